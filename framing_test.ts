@@ -1,0 +1,378 @@
+// Copyright 2026 the camwire authors. MIT license.
+import assert from "node:assert/strict";
+import {
+  concatBytes,
+  Deframer,
+  encodeFrame,
+  encodeHeader,
+  FramingError,
+  HEADER_SIZE,
+  jpegSize,
+  JpegSplitter,
+  readStamp,
+  stampFrame,
+} from "./framing.ts";
+
+Deno.test("encodeHeader() writes a u64 little-endian length", () => {
+  assert.deepEqual(encodeHeader(0), new Uint8Array(8));
+  assert.deepEqual(
+    encodeHeader(0x0102030405),
+    new Uint8Array([5, 4, 3, 2, 1, 0, 0, 0]),
+  );
+  assert.deepEqual(
+    encodeHeader(Number.MAX_SAFE_INTEGER),
+    new Uint8Array([255, 255, 255, 255, 255, 255, 31, 0]),
+  );
+  assert.throws(() => encodeHeader(-1), RangeError);
+  assert.throws(() => encodeHeader(1.5), RangeError);
+});
+
+Deno.test("encodeFrame() matches Python's struct.pack('<Q') + payload", () => {
+  const jpeg = fakeJpeg(300, 1);
+  const frame = encodeFrame(jpeg);
+  assert.equal(frame.length, HEADER_SIZE + 300);
+  assert.equal(
+    new DataView(frame.buffer).getBigUint64(0, true),
+    300n,
+  );
+  assert.deepEqual(frame.subarray(HEADER_SIZE), jpeg);
+});
+
+Deno.test("Deframer round-trips frames pushed whole", () => {
+  const jpegs = [fakeJpeg(4, 0), fakeJpeg(100, 1), fakeJpeg(70_000, 2)];
+  const deframer = new Deframer();
+  for (const jpeg of jpegs) {
+    assert.deepEqual(deframer.push(encodeFrame(jpeg)), [jpeg]);
+  }
+  assert.equal(deframer.buffered, 0);
+  deframer.finish();
+});
+
+Deno.test("Deframer returns many frames from one chunk", () => {
+  const jpegs = Array.from({ length: 50 }, (_, i) => fakeJpeg(20 + i, i));
+  const wire = concatBytes(jpegs.map(encodeFrame));
+  assert.deepEqual(new Deframer().push(wire), jpegs);
+});
+
+Deno.test("Deframer returns a frame inside one chunk as a view, not a copy", () => {
+  const wire = encodeFrame(fakeJpeg(64, 3));
+  const [frame] = new Deframer().push(wire);
+  assert.equal(frame!.buffer, wire.buffer);
+  assert.equal(frame!.byteOffset, HEADER_SIZE);
+});
+
+Deno.test("Deframer handles a split at every byte offset", () => {
+  const jpegs = [fakeJpeg(30, 1), fakeJpeg(4, 2), fakeJpeg(45, 3)];
+  const wire = concatBytes(jpegs.map(encodeFrame));
+  for (let a = 0; a <= wire.length; a++) {
+    for (let b = a; b <= wire.length; b += 7) {
+      const deframer = new Deframer();
+      const out = [
+        ...deframer.push(wire.slice(0, a)),
+        ...deframer.push(wire.slice(a, b)),
+        ...deframer.push(wire.slice(b)),
+      ];
+      assert.deepEqual(out, jpegs, `split at ${a} and ${b}`);
+      deframer.finish();
+    }
+  }
+});
+
+Deno.test("Deframer handles one byte at a time", () => {
+  const jpegs = [fakeJpeg(30, 1), fakeJpeg(9, 2)];
+  const wire = concatBytes(jpegs.map(encodeFrame));
+  const deframer = new Deframer();
+  const out = [];
+  for (const byte of wire) out.push(...deframer.push(new Uint8Array([byte])));
+  assert.deepEqual(out, jpegs);
+});
+
+Deno.test("Deframer rejects bad lengths from the header alone", async (t) => {
+  await t.step("zero length", () => {
+    assertFramingError(
+      () => new Deframer().push(encodeHeader(0)),
+      "zero-length",
+      "Frame length 0 is not allowed",
+    );
+  });
+  await t.step("u64 max exceeds the default 16 MiB limit", () => {
+    assertFramingError(
+      () => new Deframer().push(new Uint8Array(8).fill(0xff)),
+      "too-large",
+      "Frame length 18446744073709551615 exceeds the 16 MiB limit",
+    );
+  });
+  await t.step("one byte above a configured limit", () => {
+    const deframer = new Deframer({ maxFrameSize: 1000 });
+    assertFramingError(
+      () => deframer.push(encodeHeader(1001)),
+      "too-large",
+      "Frame length 1001 exceeds the 1000 bytes limit",
+    );
+  });
+  await t.step("a limit-sized frame passes", () => {
+    const jpeg = fakeJpeg(1000, 4);
+    const deframer = new Deframer({ maxFrameSize: 1000 });
+    assert.deepEqual(deframer.push(encodeFrame(jpeg)), [jpeg]);
+  });
+  await t.step("header split before the bad byte", () => {
+    const deframer = new Deframer();
+    const header = new Uint8Array(8).fill(0xff);
+    assert.deepEqual(deframer.push(header.slice(0, 7)), []);
+    assert.throws(() => deframer.push(header.slice(7)), FramingError);
+  });
+  await t.step("maxFrameSize must be sane", () => {
+    assert.throws(() => new Deframer({ maxFrameSize: 0 }), RangeError);
+  });
+});
+
+Deno.test("Deframer rejects payloads that are not JPEGs", async (t) => {
+  await t.step("wrong start, whole", () => {
+    const bad = fakeJpeg(20, 1);
+    bad[0] = 0x89;
+    assertFramingError(
+      () => new Deframer().push(encodeFrame(bad)),
+      "not-jpeg",
+      "Frame payload is not a JPEG: it does not start with SOI",
+    );
+  });
+  await t.step("wrong start, seen before the rest arrives", () => {
+    const bad = encodeFrame(new TextEncoder().encode("HTTP/1.1 200 OK....."));
+    assertFramingError(
+      () => new Deframer().push(bad.subarray(0, HEADER_SIZE + 3)),
+      "not-jpeg",
+      "Frame payload is not a JPEG: it does not start with SOI",
+    );
+  });
+  await t.step("wrong end", () => {
+    const bad = fakeJpeg(20, 1);
+    bad[19] = 0;
+    assertFramingError(
+      () => new Deframer().push(encodeFrame(bad)),
+      "not-jpeg",
+      "Frame payload is not a JPEG: it does not end with EOI",
+    );
+  });
+  await t.step("too short to be a JPEG", () => {
+    assertFramingError(
+      () => new Deframer().push(encodeFrame(new Uint8Array([0xff, 0xd8]))),
+      "not-jpeg",
+    );
+  });
+});
+
+Deno.test("Deframer.finish() reports a stream cut mid-frame", async (t) => {
+  const wire = encodeFrame(fakeJpeg(40, 1));
+  await t.step("inside the header", () => {
+    const deframer = new Deframer();
+    deframer.push(wire.subarray(0, 3));
+    assertFramingError(
+      () => deframer.finish(),
+      "truncated",
+      "Stream ended inside a frame header (3 of 8 bytes)",
+    );
+  });
+  await t.step("inside the payload", () => {
+    const deframer = new Deframer();
+    deframer.push(wire.subarray(0, 20));
+    assertFramingError(
+      () => deframer.finish(),
+      "truncated",
+      "Stream ended inside a frame (12 of 40 bytes)",
+    );
+  });
+  await t.step("at a frame boundary is fine", () => {
+    const deframer = new Deframer();
+    deframer.push(wire);
+    deframer.finish();
+  });
+});
+
+Deno.test("JpegSplitter cuts back-to-back JPEGs", () => {
+  const jpegs = [realisticJpeg(1), realisticJpeg(2), realisticJpeg(3)];
+  const splitter = new JpegSplitter();
+  assert.deepEqual(splitter.push(concatBytes(jpegs)), jpegs);
+  assert.equal(splitter.buffered, 0);
+  assert.equal(splitter.skippedBytes, 0);
+});
+
+Deno.test("JpegSplitter returns a frame inside one chunk as a view", () => {
+  const stream = concatBytes([realisticJpeg(1), realisticJpeg(2)]);
+  const frames = new JpegSplitter().push(stream);
+  assert.equal(frames[1]!.buffer, stream.buffer);
+});
+
+Deno.test("JpegSplitter handles a split at every byte offset", () => {
+  const jpegs = [thumbnailJpeg(), realisticJpeg(5), realisticJpeg(6)];
+  const stream = concatBytes(jpegs);
+  for (let a = 0; a <= stream.length; a++) {
+    const splitter = new JpegSplitter();
+    const out = [
+      ...splitter.push(stream.slice(0, a)),
+      ...splitter.push(stream.slice(a)),
+    ];
+    assert.deepEqual(out, jpegs, `split at ${a}`);
+  }
+});
+
+Deno.test("JpegSplitter handles one byte at a time", () => {
+  const jpegs = [thumbnailJpeg(), realisticJpeg(7)];
+  const splitter = new JpegSplitter();
+  const out = [];
+  for (const byte of concatBytes(jpegs)) {
+    out.push(...splitter.push(new Uint8Array([byte])));
+  }
+  assert.deepEqual(out, jpegs);
+});
+
+Deno.test("JpegSplitter is not fooled by an EXIF thumbnail's EOI", () => {
+  const jpeg = thumbnailJpeg();
+  const frames = new JpegSplitter().push(jpeg);
+  assert.equal(frames.length, 1);
+  assert.equal(frames[0]!.length, jpeg.length);
+});
+
+Deno.test("JpegSplitter skips garbage before and between frames", () => {
+  const jpeg = realisticJpeg(1);
+  const garbage = new Uint8Array([0, 0xff, 0xff, 0x12, 0xff, 0xd9, 7]);
+  const splitter = new JpegSplitter();
+  const out = splitter.push(concatBytes([garbage, jpeg, garbage, jpeg]));
+  assert.deepEqual(out, [jpeg, jpeg]);
+  assert.equal(splitter.skippedBytes, 2 * garbage.length);
+  assert.equal(splitter.droppedFrames, 0);
+});
+
+Deno.test("JpegSplitter drops a frame cut short by a new SOI", () => {
+  const jpeg = realisticJpeg(1);
+  const cut = jpeg.subarray(0, jpeg.length - 20); // ends in entropy data
+  for (let a = 0; a <= cut.length + jpeg.length; a++) {
+    const stream = concatBytes([cut, jpeg]);
+    const splitter = new JpegSplitter();
+    const out = [
+      ...splitter.push(stream.slice(0, a)),
+      ...splitter.push(stream.slice(a)),
+    ];
+    assert.deepEqual(out, [jpeg], `split at ${a}`);
+    assert.equal(splitter.droppedFrames, 1);
+    assert.equal(splitter.skippedBytes, cut.length);
+  }
+});
+
+Deno.test("JpegSplitter drops a frame above the size limit", () => {
+  const small = realisticJpeg(1);
+  const big = realisticJpeg(2, 5000);
+  const splitter = new JpegSplitter({ maxFrameSize: 1000 });
+  const out = splitter.push(concatBytes([small, big, small]));
+  assert.deepEqual(out, [small, small]);
+  assert.equal(splitter.droppedFrames, 1);
+  assert.ok(splitter.buffered <= 1000);
+});
+
+Deno.test("JpegSplitter keeps a truncated last frame buffered", () => {
+  const jpeg = realisticJpeg(1);
+  const splitter = new JpegSplitter();
+  assert.deepEqual(splitter.push(jpeg.subarray(0, jpeg.length - 1)), []);
+  assert.equal(splitter.buffered, jpeg.length - 1);
+  assert.deepEqual(splitter.push(jpeg.subarray(jpeg.length - 1)), [jpeg]);
+});
+
+Deno.test("stampFrame() keeps a valid JPEG and readStamp() reads it back", () => {
+  const jpeg = realisticJpeg(3);
+  const frame = stampFrame(jpeg, 1764086400123.456);
+  const [payload] = new Deframer().push(frame);
+  assert.equal(readStamp(payload!), 1764086400123.456);
+  // The stamped JPEG still splits as one JPEG with the same picture data.
+  assert.deepEqual(new JpegSplitter().push(payload!), [payload]);
+  assert.deepEqual(
+    payload!.subarray(payload!.length - jpeg.length + 2),
+    jpeg.subarray(2),
+  );
+  assert.equal(readStamp(jpeg), undefined);
+});
+
+Deno.test("jpegSize() reads SOF0 and ignores DHT", () => {
+  assert.deepEqual(jpegSize(realisticJpeg(1)), { width: 320, height: 180 });
+  assert.equal(jpegSize(fakeJpeg(10, 1)), undefined);
+});
+
+function assertFramingError(
+  fn: () => unknown,
+  code: string,
+  message?: string,
+): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof FramingError, `not a FramingError: ${error}`);
+    assert.equal(error.code, code);
+    if (message !== undefined) assert.equal(error.message, message);
+    return true;
+  });
+}
+
+/** A payload with JPEG's SOI/EOI ends and filler between: enough for the Deframer. */
+function fakeJpeg(size: number, seed: number): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(size).map((_, i) => (i * 31 + seed) & 0x7f);
+  bytes.set([0xff, 0xd8]);
+  bytes.set([0xff, 0xd9], size - 2);
+  return bytes;
+}
+
+/**
+ * A structurally real JPEG: APP0, DQT, SOF0 (320×180), DHT, SOS, then
+ * entropy data with stuffed FF 00 bytes and restart markers, then EOI.
+ */
+function realisticJpeg(
+  seed: number,
+  entropySize = 200,
+): Uint8Array<ArrayBuffer> {
+  const entropy: number[] = [];
+  for (let i = 0; i < entropySize; i++) {
+    const byte = (i * 73 + seed * 11) & 0xff;
+    entropy.push(byte);
+    if (byte === 0xff) entropy.push(0x00); // byte stuffing
+    if (i % 64 === 63) entropy.push(0xff, 0xd0 + ((i >> 6) & 7)); // RSTn
+  }
+  return new Uint8Array([
+    0xff,
+    0xd8,
+    ...segment(0xe0, [
+      ...new TextEncoder().encode("JFIF\0"),
+      1,
+      1,
+      0,
+      0,
+      1,
+      0,
+      1,
+      0,
+      0,
+    ]),
+    ...segment(0xdb, Array.from({ length: 65 }, (_, i) => i === 0 ? 0 : seed)),
+    ...segment(0xc0, [8, 0, 180, 1, 64, 3, 1, 0x22, 0, 2, 0x11, 1, 3, 0x11, 1]),
+    ...segment(0xc4, [0, ...new Array(16).fill(0), 0xff, 0xd9]),
+    ...segment(0xdd, [0, 64]),
+    ...segment(0xda, [3, 1, 0, 2, 0x11, 3, 0x11, 0, 63, 0]),
+    ...entropy,
+    0xff,
+    0xd9,
+  ]);
+}
+
+/** A JPEG whose APP1 (EXIF) segment holds a whole thumbnail JPEG. */
+function thumbnailJpeg(): Uint8Array<ArrayBuffer> {
+  const thumb = realisticJpeg(9, 40);
+  const outer = realisticJpeg(8);
+  const app1 = segment(0xe1, [
+    ...new TextEncoder().encode("Exif\0\0"),
+    ...thumb,
+  ]);
+  return concatBytes([
+    outer.subarray(0, 2),
+    new Uint8Array(app1),
+    outer.subarray(2),
+  ]);
+}
+
+function segment(code: number, body: number[]): number[] {
+  const length = body.length + 2;
+  return [0xff, code, length >> 8, length & 0xff, ...body];
+}
