@@ -23,6 +23,7 @@ import {
   ffplayArgs,
   intFlag,
   LatestFrameSender,
+  onStopSignal,
   UsageError,
 } from "./server.ts";
 
@@ -268,9 +269,7 @@ export function parseClientFlags(args: string[]): Flags | "help" {
       },
     }));
   } catch (error) {
-    throw new UsageError(
-      error instanceof Error ? error.message : String(error),
-    );
+    throw UsageError.from(error);
   }
   if (values.help) return "help";
   if (values.host.trim() === "") {
@@ -323,13 +322,7 @@ async function main(): Promise<void> {
     return;
   }
   const abort = new AbortController();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    try {
-      Deno.addSignalListener(signal, () => abort.abort());
-    } catch {
-      // Windows before Deno 2.7.6 has no SIGTERM.
-    }
-  }
+  onStopSignal(() => abort.abort());
   let sink: FrameSink | undefined;
   let code = 0;
   try {

@@ -417,6 +417,24 @@ class Viewer {
   }
 }
 
+let clockAnchor = { wall: 0, mono: -Infinity };
+
+/**
+ * The wall-clock time in milliseconds with sub-millisecond resolution.
+ * `performance.now()` is fine-grained but drifts from the wall clock over
+ * days (NTP slews only the latter); `Date.now()` is whole milliseconds.
+ * So the monotonic clock counts from a wall-clock anchor renewed each second.
+ *
+ * @returns Unix epoch milliseconds.
+ */
+export function wallClockMs(): number {
+  const mono = performance.now();
+  if (mono - clockAnchor.mono > 1000) {
+    clockAnchor = { wall: Date.now(), mono };
+  }
+  return clockAnchor.wall + (mono - clockAnchor.mono);
+}
+
 /**
  * Fans each captured frame out: TCP viewers get the wire frame, sinks that
  * take bare JPEGs (the preview) a view of it without the header. Both are
@@ -430,7 +448,7 @@ class Broadcaster {
   framesIn = 0;
 
   publish(jpeg: Uint8Array): void {
-    const frame = stampFrame(jpeg, performance.timeOrigin + performance.now());
+    const frame = stampFrame(jpeg, wallClockMs());
     const bare = frame.subarray(HEADER_SIZE);
     this.latest = frame;
     this.framesIn++;
@@ -802,6 +820,22 @@ function message(error: unknown): string {
 }
 
 /**
+ * Calls `stop` on SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd). Without a
+ * listener Deno would exit at once and leave its child processes running.
+ *
+ * @param stop What to do instead.
+ */
+export function onStopSignal(stop: () => void): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, stop);
+    } catch {
+      // Windows before Deno 2.7.6 has no SIGTERM.
+    }
+  }
+}
+
+/**
  * Lists the addresses viewers can use to reach a server bound to `host`.
  *
  * @param host The bind address.
@@ -871,6 +905,11 @@ export class UsageError extends Error {
     super(message);
     this.name = "UsageError";
   }
+
+  /** Wraps a `parseArgs` error, its several lines joined into one. */
+  static from(error: unknown): UsageError {
+    return new UsageError(message(error).replace(/\s*\n\s*/g, " "));
+  }
 }
 
 /**
@@ -924,7 +963,7 @@ export function parseServerFlags(args: string[]): Flags | "help" {
       },
     }));
   } catch (error) {
-    throw new UsageError(message(error));
+    throw UsageError.from(error);
   }
   if (values.help) return "help";
   const width = intFlag("width", values.width, [16, 7680]);
@@ -961,29 +1000,33 @@ async function main(): Promise<void> {
     printUsage();
     return;
   }
-  let server: CamwireServer;
+  // Listen for signals before anything starts, so that no signal can end
+  // the process while ffmpeg runs without us stopping it.
+  let server: CamwireServer | undefined;
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    if (server === undefined) return; // stopped once started, below
+    console.error("camwire: stopping");
+    await server.close();
+    Deno.exit(0);
+  };
+  onStopSignal(stop);
   try {
     server = await startServer(flags);
   } catch (error) {
     console.error(`camwire: ${message(error)}`);
     Deno.exit(1);
   }
+  if (stopping) {
+    stopping = false;
+    await stop();
+  }
   for (const address of reachableAddresses(flags.host, networkInterfaces())) {
     console.error(`camwire: streaming on tcp://${address}:${server.addr.port}`);
   }
   console.error(`camwire: source: ${server.sourceName}`);
-  const stop = async () => {
-    console.error("camwire: stopping");
-    await server.close();
-    Deno.exit(0);
-  };
-  for (const signal of ["SIGINT", "SIGTERM"] as const) {
-    try {
-      Deno.addSignalListener(signal, stop);
-    } catch {
-      // Windows before Deno 2.7.6 has no SIGTERM.
-    }
-  }
   try {
     await server.done;
   } catch (error) {

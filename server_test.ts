@@ -1,0 +1,510 @@
+// Copyright 2026 the camwire authors. MIT license.
+import assert from "node:assert/strict";
+import { Deframer, readStamp } from "./framing.ts";
+import {
+  captureArgs,
+  type CaptureOptions,
+  defaultDevice,
+  LatestFrameSender,
+  parseDshowVideoDevices,
+  parseServerFlags,
+  reachableAddresses,
+  UsageError,
+} from "./server.ts";
+import {
+  childPids,
+  eventually,
+  frameSizes,
+  isAlive,
+  runScript,
+  startServerProcess,
+} from "./test_util.ts";
+
+const base: CaptureOptions = {
+  kind: "camera",
+  input: "",
+  width: 320,
+  fps: 30,
+  quality: 5,
+  os: "linux",
+};
+
+/** The arguments from the input format flag to the input itself. */
+function inputOf(args: string[]): string[] {
+  return args.slice(args.indexOf("-f"), args.indexOf("-i") + 2);
+}
+
+Deno.test("captureArgs() builds each OS's camera input", async (t) => {
+  await t.step("Linux uses v4l2", () => {
+    const args = captureArgs({ ...base, input: "/dev/video2", fps: 15 });
+    assert.deepEqual(inputOf(args), [
+      "-f",
+      "v4l2",
+      "-framerate",
+      "15",
+      "-i",
+      "/dev/video2",
+    ]);
+  });
+  await t.step("Windows uses dshow", () => {
+    const args = captureArgs({
+      ...base,
+      os: "windows",
+      input: "video=USB Cam",
+    });
+    assert.deepEqual(inputOf(args), [
+      "-f",
+      "dshow",
+      "-framerate",
+      "30",
+      "-i",
+      "video=USB Cam",
+    ]);
+  });
+  await t.step("macOS uses avfoundation", () => {
+    const args = captureArgs({ ...base, os: "darwin", input: "0" });
+    assert.deepEqual(inputOf(args), [
+      "-f",
+      "avfoundation",
+      "-framerate",
+      "30",
+      "-i",
+      "0",
+    ]);
+  });
+  await t.step("default devices", () => {
+    assert.equal(defaultDevice("linux"), "/dev/video0");
+    assert.equal(defaultDevice("darwin"), "0");
+    assert.match(defaultDevice("windows"), /^video=/);
+  });
+});
+
+Deno.test("captureArgs() scales, encodes MJPEG to stdout with low-delay flags", () => {
+  const args = captureArgs({ ...base, width: 640, quality: 9 });
+  const joined = args.join(" ");
+  assert.match(joined, /-vf scale=640:-2 /);
+  assert.match(joined, /-c:v mjpeg -q:v 9 /);
+  assert.match(joined, /-fflags nobuffer -flags low_delay/);
+  assert.match(joined, /-f mjpeg -flush_packets 1 pipe:1$/);
+  assert.ok(args.includes("-nostdin"));
+});
+
+Deno.test("captureArgs() reads files at native rate in a loop, stdin as MJPEG", async (t) => {
+  await t.step("test pattern at the asked rate", () => {
+    const args = captureArgs({ ...base, kind: "test", fps: 25 });
+    assert.deepEqual(inputOf(args), [
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=640x480:rate=25",
+    ]);
+    assert.ok(args.includes("-re"));
+  });
+  await t.step("file loops", () => {
+    const joined = captureArgs({ ...base, kind: "file", input: "a.mp4" }).join(
+      " ",
+    );
+    assert.match(joined, /-re -stream_loop -1 -i a\.mp4/);
+  });
+  await t.step("URL is read live, not looped", () => {
+    const args = captureArgs({ ...base, kind: "file", input: "rtsp://cam/1" });
+    assert.ok(!args.includes("-stream_loop"));
+    assert.ok(!args.includes("-re"));
+    assert.equal(args[args.indexOf("-i") + 1], "rtsp://cam/1");
+  });
+  await t.step("stdin", () => {
+    const args = captureArgs({ ...base, kind: "stdin" });
+    assert.deepEqual(inputOf(args), ["-f", "mjpeg", "-i", "pipe:0"]);
+    assert.ok(!args.includes("-nostdin"));
+  });
+});
+
+Deno.test("parseDshowVideoDevices() keeps video devices in order", () => {
+  const stderr = [
+    '[dshow @ 0000] "Integrated Camera" (video)',
+    '[dshow @ 0000]   Alternative name "@device_pnp_\\\\?\\usb"',
+    '[dshow @ 0000] "Microphone (Realtek)" (audio)',
+    '[dshow @ 0000] "OBS Virtual Camera" (video)',
+  ].join("\n");
+  assert.deepEqual(parseDshowVideoDevices(stderr), [
+    "Integrated Camera",
+    "OBS Virtual Camera",
+  ]);
+});
+
+Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t) => {
+  await t.step("defaults", () => {
+    assert.deepEqual(parseServerFlags([]), {
+      host: "0.0.0.0",
+      port: 9999,
+      source: "auto",
+      device: undefined,
+      width: 320,
+      fps: 30,
+      quality: 5,
+      preview: false,
+    });
+  });
+  await t.step("help", () => assert.equal(parseServerFlags(["-h"]), "help"));
+  const bad: [string[], RegExp][] = [
+    [["--port", "70000"], /--port: "70000" is not an integer from 0 to 65535/],
+    [["--port", "abc"], /--port: "abc"/],
+    [["--quality", "1"], /--quality: "1" is not an integer from 2 to 31/],
+    [["--quality", "32"], /--quality/],
+    [["--width", "321"], /--width: "321" is not even/],
+    [["--fps", "0"], /--fps/],
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["--source", ""], /--source: it is empty/],
+  ];
+  for (const [args, pattern] of bad) {
+    await t.step(args.join(" "), () => {
+      assert.throws(() => parseServerFlags(args), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, pattern);
+        return true;
+      });
+    });
+  }
+});
+
+Deno.test("reachableAddresses() lists non-internal IPv4 and loopback for 0.0.0.0", () => {
+  const interfaces = {
+    lo: [{ address: "127.0.0.1", family: "IPv4", internal: true }],
+    eth0: [
+      { address: "192.168.56.1", family: "IPv4", internal: false },
+      { address: "fe80::1", family: "IPv6", internal: false },
+    ],
+  } as unknown as Parameters<typeof reachableAddresses>[1];
+  assert.deepEqual(reachableAddresses("0.0.0.0", interfaces), [
+    "192.168.56.1",
+    "127.0.0.1",
+  ]);
+  assert.deepEqual(reachableAddresses("10.0.0.5", interfaces), ["10.0.0.5"]);
+});
+
+Deno.test("LatestFrameSender keeps one frame in flight and one pending", async () => {
+  const releases: (() => void)[] = [];
+  const written: number[] = [];
+  const sender = new LatestFrameSender(async (bytes) => {
+    written.push(bytes[0]!);
+    await new Promise<void>((resolve) => releases.push(resolve));
+    return bytes.length;
+  }, () => {});
+  for (let i = 1; i <= 100; i++) sender.offer(new Uint8Array([i]));
+  assert.deepEqual(written, [1]);
+  assert.equal(sender.skipped, 98);
+  releases.shift()!();
+  await eventually(() => written.length === 2);
+  assert.deepEqual(written, [1, 100]);
+  releases.shift()!();
+  await eventually(() => sender.busySince === 0);
+  assert.equal(sender.sent, 2);
+});
+
+Deno.test("LatestFrameSender finishes partial writes", async () => {
+  const received: number[] = [];
+  const sender = new LatestFrameSender((bytes) => {
+    received.push(...bytes.subarray(0, 3)); // a socket that takes 3 bytes a call
+    return Promise.resolve(Math.min(3, bytes.length));
+  }, () => {});
+  sender.offer(new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
+  await eventually(() => sender.sent === 1);
+  assert.deepEqual(received, [1, 2, 3, 4, 5, 6, 7, 8]);
+});
+
+Deno.test("LatestFrameSender reports a failed write once and stops", async () => {
+  const errors: unknown[] = [];
+  let calls = 0;
+  const sender = new LatestFrameSender(() => {
+    calls++;
+    return Promise.reject(new Deno.errors.BrokenPipe("gone"));
+  }, (error) => errors.push(error));
+  sender.offer(new Uint8Array([1]));
+  await eventually(() => errors.length === 1);
+  sender.offer(new Uint8Array([2]));
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal(calls, 1);
+  assert.equal(errors.length, 1);
+});
+
+Deno.test("e2e: two viewers each receive 320-px JPEGs from one ffmpeg", async () => {
+  const server = await startServerProcess(["--source", "test"]);
+  try {
+    const [a, b] = await Promise.all([
+      runScript("client.ts", [
+        "--port",
+        `${server.port}`,
+        "--output",
+        "-",
+        "--frames",
+        "45",
+      ]),
+      runScript("client.ts", [
+        "--port",
+        `${server.port}`,
+        "--output",
+        "-",
+        "--frames",
+        "45",
+      ]),
+    ]);
+    for (const out of [a, b]) {
+      assert.equal(out.code, 0, out.stderr);
+      const sizes = frameSizes(out.stdout);
+      assert.equal(sizes.length, 45);
+      for (const size of sizes) {
+        assert.deepEqual(size, { width: 320, height: 240 });
+      }
+    }
+    assert.equal(childPids(server.child.pid, "ffmpeg").length, 1);
+    await server.waitForLine(
+      /viewer 127\.0\.0\.1:\d+ connected \(2 watching\)/,
+    );
+    await server.waitForLine(/viewer 127\.0\.0\.1:\d+ left: .*\(0 watching\)/);
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("e2e: a viewer's stream is the wire format with capture stamps", async () => {
+  const server = await startServerProcess(["--source", "test"]);
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: server.port });
+  try {
+    const deframer = new Deframer();
+    const frames: Uint8Array[] = [];
+    const buf = new Uint8Array(65536);
+    while (frames.length < 10) {
+      const n = await conn.read(buf);
+      assert.notEqual(n, null);
+      frames.push(...deframer.push(buf.slice(0, n!)));
+    }
+    const now = Date.now();
+    for (const frame of frames) {
+      const stamp = readStamp(frame);
+      assert.ok(stamp !== undefined, "frame without a capture stamp");
+      // Both clocks are this machine's wall clock, read in whole ms here.
+      assert.ok(
+        stamp <= now + 1 && now - stamp < 5000,
+        `stamp ${stamp}, now ${now}`,
+      );
+    }
+  } finally {
+    conn.close();
+    await server.stop();
+  }
+});
+
+Deno.test("e2e: a viewer vanishing mid-frame does not disturb the others", async () => {
+  const server = await startServerProcess(["--source", "test"]);
+  try {
+    for (let i = 0; i < 5; i++) {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: server.port,
+      });
+      await conn.read(new Uint8Array(100)); // part of a frame, then gone
+      conn.close();
+    }
+    const out = await runScript("client.ts", [
+      "--port",
+      `${server.port}`,
+      "--output",
+      "-",
+      "--frames",
+      "30",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(frameSizes(out.stdout).length, 30);
+    assert.ok(isAlive(server.child.pid));
+  } finally {
+    await server.stop();
+  }
+});
+
+Deno.test("e2e: SIGTERM and SIGINT stop the server with exit 0 and no ffmpeg left", async (t) => {
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    await t.step(signal, async () => {
+      const server = await startServerProcess(["--source", "test"]);
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: server.port,
+      });
+      const [ffmpeg] = childPids(server.child.pid, "ffmpeg");
+      assert.ok(ffmpeg !== undefined && isAlive(ffmpeg));
+      const code = await server.stop(signal);
+      conn.close();
+      assert.equal(code, 0);
+      assert.ok(
+        await eventually(() => !isAlive(ffmpeg)),
+        `ffmpeg ${ffmpeg} outlived the server`,
+      );
+    });
+  }
+});
+
+Deno.test("e2e: server errors are one clear line and a non-zero exit", async (t) => {
+  await t.step("ffmpeg missing", async () => {
+    const out = await runScript("server.ts", [
+      "--source",
+      "test",
+      "--port",
+      "0",
+    ], { PATH: "" });
+    assert.equal(out.code, 1);
+    assert.match(
+      out.stderr,
+      /^camwire: ffmpeg not found: install it \(.*apt install ffmpeg/m,
+    );
+  });
+  await t.step("port in use", async () => {
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const out = await runScript("server.ts", [
+      "--source",
+      "test",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      `${listener.addr.port}`,
+    ]);
+    assert.equal(out.code, 1);
+    assert.match(
+      out.stderr,
+      /^camwire: Cannot listen on 127\.0\.0\.1:\d+: the port is in use/m,
+    );
+  });
+  await t.step(
+    "camera that cannot be opened shows ffmpeg's reason",
+    async () => {
+      const out = await runScript("server.ts", [
+        "--source",
+        "camera",
+        "--device",
+        "/dev/no-such-camera",
+        "--port",
+        "0",
+      ]);
+      assert.equal(out.code, 1);
+      assert.match(
+        out.stderr,
+        /^camwire: Cannot open camera \/dev\/no-such-camera: .*No such file or directory/m,
+      );
+    },
+  );
+  await t.step("file that cannot be opened", async () => {
+    const out = await runScript("server.ts", [
+      "--source",
+      "/no/such.mp4",
+      "--port",
+      "0",
+    ]);
+    assert.equal(out.code, 1);
+    assert.match(out.stderr, /^camwire: Cannot open file \/no\/such\.mp4: /m);
+  });
+  await t.step("bad flag value", async () => {
+    const out = await runScript("server.ts", ["--quality", "99"]);
+    assert.equal(out.code, 2);
+    assert.equal(
+      out.stderr.trim(),
+      'camwire: Invalid value for --quality: "99" is not an integer from 2 to 31 (see --help)',
+    );
+  });
+  await t.step("unknown flag", async () => {
+    const out = await runScript("server.ts", ["--prot", "1"]);
+    assert.equal(out.code, 2);
+    assert.match(out.stderr, /Unknown option '--prot'/);
+  });
+});
+
+Deno.test("e2e: server --help lists every flag with its default", async () => {
+  const out = await runScript("server.ts", ["--help"]);
+  assert.equal(out.code, 0);
+  const help = new TextDecoder().decode(out.stdout);
+  for (
+    const flag of [
+      "--host",
+      "--port",
+      "--source",
+      "--device",
+      "--width",
+      "--fps",
+      "--quality",
+      "--preview",
+    ]
+  ) {
+    assert.ok(help.includes(flag), `${flag} missing from --help`);
+  }
+  for (const value of ["0.0.0.0", "9999", "auto", "320", "30", "5"]) {
+    assert.ok(help.includes(`default ${value}`), `default ${value} missing`);
+  }
+});
+
+Deno.test("e2e: --source - streams MJPEG from stdin", async () => {
+  const ffmpeg = new Deno.Command("ffmpeg", {
+    args: [
+      "-loglevel",
+      "error",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=640x360:rate=30",
+      "-t",
+      "4",
+      "-q:v",
+      "5",
+      "-f",
+      "mjpeg",
+      "pipe:1",
+    ],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      new URL("server.ts", import.meta.url).pathname,
+      "--source",
+      "-",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const piping = ffmpeg.stdout.pipeTo(server.stdin).catch(() => {});
+  const reader = server.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let text = "";
+    while (!/127\.0\.0\.1:(\d+)/.test(text)) {
+      const { value, done } = await reader.read();
+      assert.ok(!done, text);
+      text += value;
+    }
+    const port = text.match(/127\.0\.0\.1:(\d+)/)![1]!;
+    const out = await runScript("client.ts", [
+      "--port",
+      port,
+      "--output",
+      "-",
+      "--frames",
+      "20",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.deepEqual(frameSizes(out.stdout)[0], { width: 320, height: 180 });
+  } finally {
+    server.kill("SIGTERM");
+    await server.status;
+    await reader.cancel();
+    try {
+      ffmpeg.kill();
+    } catch {
+      // Done already.
+    }
+    await ffmpeg.status;
+    await piping;
+  }
+});

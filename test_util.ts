@@ -1,0 +1,216 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * Helpers shared by camwire's end-to-end tests: run the real server and
+ * client scripts as processes, and read what they print.
+ *
+ * @module
+ */
+
+import { jpegSize, JpegSplitter } from "./framing.ts";
+
+const DIR = new URL(".", import.meta.url).pathname;
+
+/** A process's exit code and output. */
+export interface Output {
+  code: number;
+  stdout: Uint8Array;
+  stderr: string;
+}
+
+/** A server process started by {@linkcode startServerProcess}. */
+export interface ServerProcess {
+  child: Deno.ChildProcess;
+  port: number;
+  /** Every stderr line so far. */
+  lines: string[];
+  /** Resolves with the first line (past or future) matching `pattern`. */
+  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  /** Sends a signal, waits for exit and returns the exit code. */
+  stop(signal?: Deno.Signal): Promise<number>;
+}
+
+/**
+ * Runs `deno run -A <script> ...args` to completion.
+ *
+ * @param script `server.ts` or `client.ts`.
+ * @param args Its flags.
+ * @param env Extra environment (e.g. `PATH: ""`).
+ * @returns Exit code, stdout bytes and stderr text.
+ */
+export async function runScript(
+  script: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Output> {
+  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", DIR + script, ...args],
+    env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code, stdout, stderr: new TextDecoder().decode(stderr) };
+}
+
+/**
+ * Starts `server.ts` on a free loopback port and waits until it is ready.
+ *
+ * @param args Extra server flags, e.g. `["--source", "test"]`.
+ * @returns The running process; call `stop()` in a `finally`.
+ */
+export async function startServerProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      DIR + "server.ts",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      "0",
+      ...args,
+    ],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const lines: string[] = [];
+  const waiters = new Set<() => void>();
+  const drained = (async () => {
+    const text = child.stderr.pipeThrough(new TextDecoderStream());
+    let partial = "";
+    for await (const piece of text) {
+      const parts = (partial + piece).split("\n");
+      partial = parts.pop()!;
+      lines.push(...parts);
+      for (const wake of waiters) wake();
+    }
+    if (partial) lines.push(partial);
+    for (const wake of waiters) wake();
+  })();
+  let exited = false;
+  const status = child.status.then((s) => {
+    exited = true;
+    return s;
+  });
+  const waitForLine = async (pattern: RegExp, timeoutMs = 15_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const line = lines.find((l) => pattern.test(l));
+      if (line !== undefined) return line;
+      if (exited || Date.now() > deadline) {
+        throw new Error(
+          `No line matching ${pattern} (exited: ${exited}); stderr:\n${
+            lines.join("\n")
+          }`,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          waiters.delete(wake);
+          clearTimeout(timer);
+          resolve();
+        };
+        const timer = setTimeout(wake, 100);
+        waiters.add(wake);
+      });
+    }
+  };
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already exited.
+    }
+    const { code } = await status;
+    await drained;
+    return code;
+  };
+  try {
+    const ready = await waitForLine(/streaming on tcp:\/\/127\.0\.0\.1:(\d+)/);
+    const port = Number(ready.match(/:(\d+)$/)![1]);
+    return { child, port, lines, waitForLine, stop };
+  } catch (error) {
+    await stop("SIGKILL");
+    throw error;
+  }
+}
+
+/**
+ * Cuts an MJPEG byte stream into JPEGs and reads each one's size.
+ *
+ * @param bytes JPEGs back to back.
+ * @returns Each frame's width and height (`undefined` for a bad frame).
+ */
+export function frameSizes(
+  bytes: Uint8Array,
+): ({ width: number; height: number } | undefined)[] {
+  return new JpegSplitter().push(bytes).map(jpegSize);
+}
+
+/**
+ * Lists the pids of live `name` processes whose parent is `parentPid`.
+ *
+ * @param parentPid Parent process id.
+ * @param name Command name, e.g. `ffmpeg`.
+ * @returns Matching child pids.
+ */
+export function childPids(parentPid: number, name: string): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    const stat = readProc(`/proc/${entry.name}/stat`);
+    if (stat === undefined) continue;
+    // comm is in parentheses and may hold spaces: parse after the last ')'.
+    const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (comm === name && Number(fields[1]) === parentPid && fields[0] !== "Z") {
+      pids.push(Number(entry.name));
+    }
+  }
+  return pids;
+}
+
+/**
+ * Tells whether a process is alive (not gone, not a zombie).
+ *
+ * @param pid Process id.
+ * @returns `true` while it runs.
+ */
+export function isAlive(pid: number): boolean {
+  const stat = readProc(`/proc/${pid}/stat`);
+  if (stat === undefined) return false;
+  return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+}
+
+function readProc(path: string): string | undefined {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Polls `predicate` until it holds or the time runs out.
+ *
+ * @param predicate Condition to wait for.
+ * @param timeoutMs How long to wait.
+ * @returns Whether it held in time.
+ */
+export async function eventually(
+  predicate: () => boolean,
+  timeoutMs = 5000,
+): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return predicate();
+}
