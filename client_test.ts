@@ -4,7 +4,11 @@ import { concatBytes, encodeFrame, encodeHeader } from "./framing.ts";
 import { parseClientFlags } from "./client.ts";
 import { UsageError } from "./server.ts";
 import {
+  childPids,
+  eventually,
+  fakeFfplay,
   frameSizes,
+  isAlive,
   type Output,
   runScript,
   startServerProcess,
@@ -239,3 +243,84 @@ for _ in range(30):
 (h, w, _), = shapes
 print(f"30 frames of {w}x{h}")
 `;
+
+Deno.test("e2e: the client's ffplay window gets low-latency flags, a title and the JPEGs; closing it exits 0", async () => {
+  const ffplay = await fakeFfplay(30_000);
+  const server = await startServerProcess(["--source", "test"]);
+  try {
+    const out = await runScript("client.ts", ["--port", `${server.port}`], {
+      PATH: `${ffplay.dir}:${Deno.env.get("PATH")}`,
+    });
+    assert.equal(out.code, 0, out.stderr);
+    const args = await ffplay.args();
+    assert.equal(
+      args[args.indexOf("-window_title") + 1],
+      `camwire tcp://127.0.0.1:${server.port}`,
+    );
+    for (
+      const flag of [
+        "-framedrop",
+        "nobuffer",
+        "low_delay",
+        "-use_wallclock_as_timestamps",
+      ]
+    ) {
+      assert.ok(args.includes(flag), `${flag} missing`);
+    }
+    const shown = await ffplay.received();
+    assert.equal(shown.length, 30_000);
+    assert.ok(frameSizes(shown).length >= 2);
+  } finally {
+    await server.stop();
+    await ffplay.remove();
+  }
+});
+
+Deno.test("e2e: SIGTERM and SIGINT end the client with exit 0 and no ffplay left", async (t) => {
+  const server = await startServerProcess(["--source", "test"]);
+  try {
+    for (const signal of ["SIGTERM", "SIGINT"] as const) {
+      await t.step(signal, async () => {
+        const ffplay = await fakeFfplay(0);
+        const client = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--quiet",
+            new URL("client.ts", import.meta.url).pathname,
+            "--port",
+            `${server.port}`,
+          ],
+          env: { PATH: `${ffplay.dir}:${Deno.env.get("PATH")}` },
+          stdout: "null",
+          stderr: "null",
+        }).spawn();
+        try {
+          assert.ok(
+            await eventually(async () =>
+              (await ffplay.received().catch(() => new Uint8Array())).length > 0
+            ),
+          );
+          const [player] = childPids(client.pid, "cat");
+          assert.ok(player !== undefined);
+          client.kill(signal);
+          assert.equal((await client.status).code, 0);
+          assert.ok(
+            await eventually(() => !isAlive(player)),
+            "ffplay outlived the client",
+          );
+        } finally {
+          try {
+            client.kill("SIGKILL");
+          } catch {
+            // Exited already.
+          }
+          await client.status;
+          await ffplay.remove();
+        }
+      });
+    }
+  } finally {
+    await server.stop();
+  }
+});

@@ -14,6 +14,7 @@ import {
 import {
   childPids,
   eventually,
+  fakeFfplay,
   frameSizes,
   isAlive,
   runScript,
@@ -506,5 +507,39 @@ Deno.test("e2e: --source - streams MJPEG from stdin", async () => {
     }
     await ffmpeg.status;
     await piping;
+  }
+});
+
+Deno.test("e2e: --preview feeds ffplay the same frames; closing it keeps viewers streaming", async () => {
+  const ffplay = await fakeFfplay(40_000);
+  const server = await startServerProcess(["--source", "test", "--preview"], {
+    PATH: `${ffplay.dir}:${Deno.env.get("PATH")}`,
+  });
+  try {
+    await server.waitForLine(/preview closed; viewers keep streaming/);
+    const args = await ffplay.args();
+    assert.equal(args[args.indexOf("-window_title") + 1], "camwire preview");
+    const shown = await ffplay.received();
+    assert.equal(shown.length, 40_000);
+    assert.deepEqual([...shown.subarray(0, 2)], [0xff, 0xd8]); // bare JPEGs
+    const sizes = frameSizes(shown);
+    assert.ok(sizes.length >= 3, `${sizes.length} frames`);
+    for (const size of sizes) {
+      assert.deepEqual(size, { width: 320, height: 240 });
+    }
+    const out = await runScript("client.ts", [
+      "--port",
+      `${server.port}`,
+      "--output",
+      "-",
+      "--frames",
+      "30",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(frameSizes(out.stdout).length, 30);
+    assert.equal(childPids(server.child.pid, "ffmpeg").length, 1);
+  } finally {
+    await server.stop();
+    await ffplay.remove();
   }
 });

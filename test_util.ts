@@ -204,13 +204,50 @@ function readProc(path: string): string | undefined {
  * @returns Whether it held in time.
  */
 export async function eventually(
-  predicate: () => boolean,
+  predicate: () => boolean | Promise<boolean>,
   timeoutMs = 5000,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (predicate()) return true;
+    if (await predicate()) return true;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   return predicate();
+}
+
+/** A stand-in for ffplay, made by {@linkcode fakeFfplay}. */
+export interface FakeFfplay {
+  /** Put first on PATH so that scripts run it as `ffplay`. */
+  dir: string;
+  /** The arguments it was started with, one per line. */
+  args(): Promise<string[]>;
+  /** The bytes it read from stdin. */
+  received(): Promise<Uint8Array>;
+  /** Deletes it. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Makes an `ffplay` that records its arguments and stdin, like a window
+ * that shows `bytes` bytes of video and is then closed by the user (exit
+ * 0); with `bytes` 0 it reads until killed.
+ *
+ * @param bytes How much of stdin to read before exiting.
+ * @returns The fake, in a new temporary directory.
+ */
+export async function fakeFfplay(bytes: number): Promise<FakeFfplay> {
+  const dir = await Deno.makeTempDir({ prefix: "camwire-ffplay-" });
+  // exec: the reader itself is the process, so a signal reaches it.
+  const read = bytes > 0 ? `exec head -c ${bytes}` : "exec cat";
+  await Deno.writeTextFile(
+    `${dir}/ffplay`,
+    `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args"\n${read} > "${dir}/stdin"\n`,
+    { mode: 0o755 },
+  );
+  return {
+    dir,
+    args: async () => (await Deno.readTextFile(`${dir}/args`)).split("\n"),
+    received: () => Deno.readFile(`${dir}/stdin`),
+    remove: () => Deno.remove(dir, { recursive: true }),
+  };
 }
