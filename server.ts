@@ -18,7 +18,7 @@
 
 import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
-import { HEADER_SIZE, JpegSplitter, stampFrame } from "./framing.ts";
+import { HEADER_SIZE, jpegSize, JpegSplitter, stampFrame } from "./framing.ts";
 
 /** An operating system name as in `Deno.build.os`. */
 export type Os = typeof Deno.build.os;
@@ -40,6 +40,8 @@ export interface CaptureOptions {
   quality: number;
   /** Operating system whose camera API to use. */
   os: Os;
+  /** Start a file source over when it ends. @default {true} */
+  loop?: boolean;
 }
 
 /**
@@ -102,7 +104,8 @@ export function captureArgs(options: CaptureOptions): string[] {
         args.push(...lowDelay, "-i", input);
       } else {
         // A file plays at its native rate and starts over at its end.
-        args.push(...words("-re -stream_loop -1 -i"), input);
+        if (options.loop ?? true) args.push(...words("-stream_loop -1"));
+        args.push("-re", "-i", input);
       }
       break;
     case "stdin":
@@ -251,6 +254,18 @@ export interface ServerOptions {
   quality?: number;
   /** Opens an ffplay window showing the frames being sent. @default {false} */
   preview?: boolean;
+  /** Restart ffmpeg when no frame came for this long, in ms. @default {3000} */
+  stallTimeoutMs?: number;
+  /** Drop a viewer whose write made no progress for this long, in ms. @default {10000} */
+  clientTimeoutMs?: number;
+  /** Most viewers at once; more are closed on arrival. @default {1000} */
+  maxClients?: number;
+  /** End the server when the source ends, instead of restarting it. @default {false} */
+  exitOnSourceEnd?: boolean;
+  /** Viewers must send `camwire <token>\n` first. @default {undefined} */
+  token?: string | undefined;
+  /** PEM certificate and key: serve over TLS. @default {undefined} */
+  tls?: { cert: string; key: string } | undefined;
   /** The ffmpeg program. @default {"ffmpeg"} */
   ffmpeg?: string;
   /** The ffplay program, for the preview. @default {"ffplay"} */
@@ -269,9 +284,12 @@ export interface CamwireServer {
   readonly viewers: number;
   /** Frames captured so far. */
   readonly framesIn: number;
-  /** Process id of the current ffmpeg. */
+  /** Process id of the current ffmpeg, if one runs. */
   readonly ffmpegPid: number | undefined;
-  /** Settles when the server stops; rejects if the capture fails for good. */
+  /**
+   * Settles when the server stops by itself: resolves when the source ended
+   * (with `exitOnSourceEnd`, or stdin), rejects on a failure.
+   */
   done: Promise<void>;
   /** Stops listening, closes every viewer and ends ffmpeg. */
   close(): Promise<void>;
@@ -289,12 +307,27 @@ export class CamwireError extends Error {
 const INSTALL_FFMPEG =
   "install it (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg; Windows: winget install ffmpeg) or put it on PATH";
 
+/** Spawns a program, turning "not installed" into a clear error. */
+function spawn(
+  program: string,
+  options: Deno.CommandOptions,
+): Deno.ChildProcess {
+  try {
+    return new Deno.Command(program, options).spawn();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound && program.endsWith("ffmpeg")) {
+      throw new CamwireError(`ffmpeg not found: ${INSTALL_FFMPEG}`);
+    }
+    throw error;
+  }
+}
+
 /** One ffmpeg process and the JPEGs it produces. */
 class Capture {
   #child: Deno.ChildProcess;
   #stderrTail: string[] = [];
   #stderrDone: Promise<void>;
-  /** Settles with ffmpeg's exit status once its stdout is drained. */
+  /** Settles with ffmpeg's exit status once its output is drained. */
   readonly ended: Promise<Deno.CommandStatus>;
   readonly firstFrame: Promise<void>;
 
@@ -304,19 +337,12 @@ class Capture {
     stdin: "inherit" | "null",
     onFrame: (jpeg: Uint8Array) => void,
   ) {
-    try {
-      this.#child = new Deno.Command(program, {
-        args,
-        stdin,
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
-        throw new CamwireError(`ffmpeg not found: ${INSTALL_FFMPEG}`);
-      }
-      throw error;
-    }
+    this.#child = spawn(program, {
+      args,
+      stdin,
+      stdout: "piped",
+      stderr: "piped",
+    });
     this.#stderrDone = this.#drainStderr();
     let resolveFirst!: () => void;
     this.firstFrame = new Promise((resolve) => resolveFirst = resolve);
@@ -374,13 +400,13 @@ class Capture {
 
   /** Ends ffmpeg (SIGTERM, then SIGKILL after 2 s) and waits for it. */
   async stop(): Promise<void> {
-    const killer = setTimeout(() => this.#kill("SIGKILL"), 2000);
-    this.#kill("SIGTERM");
+    const killer = setTimeout(() => this.kill("SIGKILL"), 2000);
+    this.kill("SIGTERM");
     await this.ended;
     clearTimeout(killer);
   }
 
-  #kill(signal: Deno.Signal): void {
+  kill(signal: Deno.Signal): void {
     try {
       this.#child.kill(signal);
     } catch {
@@ -389,16 +415,226 @@ class Capture {
   }
 }
 
-/** A connected TCP viewer. */
+/** What `setTimeout` and `setInterval` return. */
+type Timer = ReturnType<typeof setTimeout>;
+
+/** Restart delays after a capture failure: 0.5 s doubling up to 5 s. */
+const FIRST_BACKOFF_MS = 500;
+const MAX_BACKOFF_MS = 5000;
+/** A capture that ran this long was healthy: the next failure starts over. */
+const HEALTHY_MS = 60_000;
+/** How often the "no signal" placeholder is sent while there is no capture. */
+const PLACEHOLDER_INTERVAL_MS = 1000;
+
+/** How {@linkcode CaptureSupervisor} gets its ffmpeg and reports. */
+interface SupervisorOptions {
+  ffmpeg: string;
+  args: string[];
+  stdin: "inherit" | "null";
+  /** Restart when no frame came for this long. */
+  stallTimeoutMs: number;
+  /** Stop for good when ffmpeg ends, instead of restarting it. */
+  exitOnSourceEnd: boolean;
+  onFrame: (jpeg: Uint8Array) => void;
+  /** Called once a second while no capture delivers frames. */
+  onNoSignal: () => void;
+  log: (line: string) => void;
+}
+
+/**
+ * Keeps one ffmpeg capture running: when ffmpeg exits or stalls it is
+ * restarted with backoff, and meanwhile `onNoSignal` keeps viewers fed.
+ */
+class CaptureSupervisor {
+  #options: SupervisorOptions;
+  #capture: Capture | null = null;
+  #startedAt = 0;
+  #lastFrameAt = 0;
+  #lostAt = 0;
+  #backoffMs = FIRST_BACKOFF_MS;
+  #stopped = false;
+  #timers: Timer[] = [];
+  #restartTimer: Timer | undefined;
+  #noSignalTimer: Timer | undefined;
+  #finish!: (error?: Error) => void;
+  /** Settles when capturing ends for good (see {@linkcode CamwireServer.done}). */
+  readonly ended: Promise<void>;
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+    this.ended = new Promise((resolve, reject) => {
+      this.#finish = (error) => error ? reject(error) : resolve();
+    });
+    this.ended.catch(() => {}); // observed by whoever awaits it
+  }
+
+  get pid(): number | undefined {
+    return this.#capture?.pid;
+  }
+
+  /** True while frames flow (not restarting). */
+  get live(): boolean {
+    return this.#lostAt === 0;
+  }
+
+  /**
+   * Starts the first capture and waits for its first frame.
+   *
+   * @throws {CamwireError} When ffmpeg is missing or ends before a frame.
+   */
+  async start(describe: string): Promise<void> {
+    const capture = this.#launch();
+    const ended = capture.ended.then(() => false);
+    if (!await Promise.race([capture.firstFrame.then(() => true), ended])) {
+      const reason = capture.lastError ||
+        "ffmpeg exited before the first frame";
+      throw new CamwireError(`Cannot open ${describe}: ${reason}`);
+    }
+    const check = Math.min(this.#options.stallTimeoutMs / 4, 500);
+    this.#timers.push(setInterval(() => this.#checkStall(), check));
+  }
+
+  #launch(): Capture {
+    const { ffmpeg, args, stdin } = this.#options;
+    const capture = new Capture(ffmpeg, args, stdin, (jpeg) => {
+      this.#lastFrameAt = performance.now();
+      if (this.#lostAt !== 0) this.#recovered();
+      this.#options.onFrame(jpeg);
+    });
+    this.#capture = capture;
+    this.#startedAt = this.#lastFrameAt = performance.now();
+    capture.ended.then((status) => this.#onExit(capture, status));
+    return capture;
+  }
+
+  #checkStall(): void {
+    const capture = this.#capture;
+    if (capture === null || this.#stopped) return;
+    const silentMs = performance.now() - this.#lastFrameAt;
+    if (silentMs > this.#options.stallTimeoutMs) {
+      this.#options.log(
+        `camwire: no frame from ffmpeg for ${seconds(silentMs)}; restarting it`,
+      );
+      this.#lastFrameAt = performance.now(); // one kill per stall
+      capture.kill("SIGKILL");
+    }
+  }
+
+  #onExit(capture: Capture, status: Deno.CommandStatus): void {
+    if (this.#stopped || capture !== this.#capture) return;
+    this.#capture = null;
+    const why = `ffmpeg exited (${status.signal ?? `code ${status.code}`})` +
+      (capture.lastError ? `: ${capture.lastError}` : "");
+    if (this.#options.exitOnSourceEnd || this.#options.stdin === "inherit") {
+      this.#stopTimers();
+      this.#stopped = true;
+      this.#finish(
+        status.success ? undefined : new CamwireError(`Capture ended: ${why}`),
+      );
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#startedAt >= HEALTHY_MS) this.#backoffMs = FIRST_BACKOFF_MS;
+    if (this.#lostAt === 0) {
+      this.#lostAt = now;
+      this.#options.onNoSignal();
+      this.#noSignalTimer = setInterval(
+        () => this.#options.onNoSignal(),
+        PLACEHOLDER_INTERVAL_MS,
+      );
+    }
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(delay * 2, MAX_BACKOFF_MS);
+    this.#options.log(
+      `camwire: capture lost: ${why}; restarting in ${seconds(delay)}`,
+    );
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (!this.#stopped) this.#launch();
+    }, delay);
+  }
+
+  #recovered(): void {
+    clearInterval(this.#noSignalTimer);
+    this.#options.log(
+      `camwire: capture recovered after ${
+        seconds(performance.now() - this.#lostAt)
+      }`,
+    );
+    this.#lostAt = 0;
+  }
+
+  #stopTimers(): void {
+    for (const timer of this.#timers) clearInterval(timer);
+    clearInterval(this.#noSignalTimer);
+    clearTimeout(this.#restartTimer);
+  }
+
+  /** Ends ffmpeg for good. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stopTimers();
+    await this.#capture?.stop();
+    this.#finish();
+  }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Makes the "no signal" JPEG shown while the capture restarts: a dark frame
+ * of the stream's size, with the words when ffmpeg has a font for them.
+ *
+ * @returns The JPEG, or `undefined` when ffmpeg cannot make one.
+ */
+async function makePlaceholder(
+  ffmpeg: string,
+  width: number,
+  height: number,
+  quality: number,
+): Promise<Uint8Array | undefined> {
+  const text = "drawtext=text='no signal':fontcolor=white:fontsize=" +
+    `${Math.round(height / 10)}:x=(w-text_w)/2:y=(h-text_h)/2`;
+  for (const filter of [["-vf", text], []]) {
+    try {
+      const { success, stdout } = await new Deno.Command(ffmpeg, {
+        args: [
+          ...words("-hide_banner -loglevel error -nostdin -f lavfi -i"),
+          `color=c=0x202020:s=${width}x${height}:d=1`,
+          ...filter,
+          ...words("-frames:v 1 -q:v"),
+          String(quality),
+          ...words("-f mjpeg pipe:1"),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      if (success && stdout.length > 0) return stdout;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+/** Bytes a viewer may send before it is dropped: viewers only listen. */
+const MAX_VIEWER_INPUT = 1024;
+/** Time a viewer has to send its token line. */
+const TOKEN_TIMEOUT_MS = 5000;
+
+/** A connected viewer (TCP or TLS). */
 class Viewer {
-  readonly conn: Deno.TcpConn;
+  readonly conn: Deno.Conn;
   readonly name: string;
   readonly sender: LatestFrameSender;
   #closed = false;
 
-  constructor(conn: Deno.TcpConn, onGone: (viewer: Viewer) => void) {
+  constructor(conn: Deno.Conn, onGone: (viewer: Viewer) => void) {
     this.conn = conn;
-    const addr = conn.remoteAddr;
+    const addr = conn.remoteAddr as Deno.NetAddr;
     this.name = `${addr.hostname}:${addr.port}`;
     this.sender = new LatestFrameSender(
       (bytes) => conn.write(bytes),
@@ -410,7 +646,7 @@ class Viewer {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.conn.close();
+      this.conn.close(); // also cancels a write stuck on a stalled peer
     } catch {
       // Already closed by the peer's reset.
     }
@@ -500,7 +736,7 @@ function describeSource(kind: SourceKind, input: string): string {
 }
 
 async function firstDshowDevice(ffmpeg: string): Promise<string> {
-  const { stderr } = await new Deno.Command(ffmpeg, {
+  const { stderr } = await spawn(ffmpeg, {
     args: words("-hide_banner -list_devices true -f dshow -i dummy"),
     stdin: "null",
     stdout: "null",
@@ -539,130 +775,176 @@ export async function startServer(
   const port = options.port ?? 9999;
   const ffmpeg = options.ffmpeg ?? "ffmpeg";
   const log = options.log ?? ((line: string) => console.error(line));
-  let device = options.device ?? defaultDevice(os);
+  const device = options.device ?? defaultDevice(os);
   const source = resolveSource(options.source ?? "auto", device, os);
+  const exitOnSourceEnd = options.exitOnSourceEnd ?? false;
+  const settings = {
+    width: options.width ?? 320,
+    fps: options.fps ?? 30,
+    quality: options.quality ?? 5,
+    os,
+  };
 
-  let listener: Deno.TcpListener;
-  try {
-    listener = Deno.listen({ hostname: host, port });
-  } catch (error) {
-    throw listenError(error, host, port);
-  }
+  const listener = listen(host, port, options.tls);
   const broadcaster = new Broadcaster();
-  let capture: Capture;
-  let sourceName: string;
+  let placeholder: Uint8Array | undefined;
+  const startCapture = async (kind: SourceKind, input: string) => {
+    const args = captureArgs({
+      kind,
+      input,
+      ...settings,
+      loop: !exitOnSourceEnd,
+    });
+    const supervisor = new CaptureSupervisor({
+      ffmpeg,
+      args,
+      stdin: kind === "stdin" ? "inherit" : "null",
+      stallTimeoutMs: options.stallTimeoutMs ?? 3000,
+      exitOnSourceEnd,
+      onFrame: (jpeg) => broadcaster.publish(jpeg),
+      onNoSignal: () => placeholder && broadcaster.publish(placeholder),
+      log,
+    });
+    await supervisor.start(describeSource(kind, input));
+    return supervisor;
+  };
+  let supervisor: CaptureSupervisor;
   try {
-    if (source.kind === "camera" && device === "video=auto") {
-      device = await firstDshowDevice(ffmpeg);
-      source.input = device;
+    if (source.kind === "camera" && source.input === "video=auto") {
+      source.input = await firstDshowDevice(ffmpeg);
     }
-    const settings = {
-      width: options.width ?? 320,
-      fps: options.fps ?? 30,
-      quality: options.quality ?? 5,
-      os,
-    };
-    const start = async (kind: SourceKind, input: string) => {
-      const args = captureArgs({ kind, input, ...settings });
-      const stdin = kind === "stdin" ? "inherit" : "null";
-      const c = new Capture(
-        ffmpeg,
-        args,
-        stdin,
-        (jpeg) => broadcaster.publish(jpeg),
-      );
-      const failed = c.ended.then(() => false);
-      if (await Promise.race([c.firstFrame.then(() => true), failed])) return c;
-      const reason = c.lastError || "ffmpeg exited before the first frame";
-      throw new CamwireError(
-        `Cannot open ${describeSource(kind, input)}: ${reason}`,
-      );
-    };
     try {
-      capture = await start(source.kind, source.input);
+      supervisor = await startCapture(source.kind, source.input);
     } catch (error) {
-      if (
-        source.explicit || !(error instanceof CamwireError) ||
-        error.message.startsWith("ffmpeg not found")
-      ) {
-        throw error;
-      }
-      log(`camwire: ${error.message}; streaming the test pattern instead`);
+      if (source.explicit || !isOpenFailure(error)) throw error;
+      log(`camwire: ${message(error)}; streaming the test pattern instead`);
       source.kind = "test";
-      capture = await start("test", "");
+      supervisor = await startCapture("test", "");
     }
     if (source.kind === "test" && !source.explicit && os === "linux") {
       log(
         `camwire: no camera at ${device}; streaming the test pattern instead`,
       );
     }
-    sourceName = describeSource(source.kind, source.input);
+    const size = jpegSize(broadcaster.latest!.subarray(HEADER_SIZE));
+    placeholder = await makePlaceholder(
+      ffmpeg,
+      size?.width ?? settings.width,
+      size?.height ?? Math.round(settings.width * 3 / 4),
+      settings.quality,
+    );
   } catch (error) {
     listener.close();
     throw error;
   }
-
-  const server = new Server(listener, broadcaster, capture, sourceName, log);
-  if (options.preview) {
-    server.startPreview(options.ffplay ?? "ffplay");
-  }
+  const server = new Server(listener, broadcaster, supervisor, {
+    sourceName: describeSource(source.kind, source.input),
+    clientTimeoutMs: options.clientTimeoutMs ?? 10_000,
+    maxClients: options.maxClients ?? 1000,
+    token: options.token,
+    log,
+  });
+  if (options.preview) server.startPreview(options.ffplay ?? "ffplay");
   return server;
 }
 
+function isOpenFailure(error: unknown): boolean {
+  return error instanceof CamwireError &&
+    error.message.startsWith("Cannot open");
+}
+
+function listen(
+  host: string,
+  port: number,
+  tls: ServerOptions["tls"],
+): Deno.Listener {
+  try {
+    if (tls) return Deno.listenTls({ hostname: host, port, ...tls });
+    return Deno.listen({ hostname: host, port });
+  } catch (error) {
+    throw listenError(error, host, port);
+  }
+}
+
 function listenError(error: unknown, host: string, port: number): Error {
+  const where = `Cannot listen on ${host}:${port}`;
   if (error instanceof Deno.errors.AddrInUse) {
     return new CamwireError(
-      `Cannot listen on ${host}:${port}: the port is in use (stop the other program or pick another --port)`,
+      `${where}: the port is in use (stop the other program or pick another --port)`,
     );
   }
   if (error instanceof Deno.errors.AddrNotAvailable) {
     return new CamwireError(
-      `Cannot listen on ${host}:${port}: no network interface has that address (check --host)`,
+      `${where}: no network interface has that address (check --host)`,
     );
   }
   if (error instanceof Deno.errors.PermissionDenied) {
     return new CamwireError(
-      `Cannot listen on ${host}:${port}: permission denied (ports below 1024 need privileges)`,
+      `${where}: permission denied (ports below 1024 need privileges)`,
+    );
+  }
+  if (error instanceof Deno.errors.InvalidData || error instanceof TypeError) {
+    return new CamwireError(
+      `${where}: bad TLS certificate or key: ${message(error)}`,
     );
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Compares two strings in time that depends only on their lengths, so that
+ * response times do not reveal how much of a guessed token was right.
+ */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  }
+  return diff === 0;
+}
+
+interface ServerSettings {
+  sourceName: string;
+  clientTimeoutMs: number;
+  maxClients: number;
+  token: string | undefined;
+  log: (line: string) => void;
 }
 
 class Server implements CamwireServer {
   readonly addr: Deno.NetAddr;
   readonly sourceName: string;
   readonly done: Promise<void>;
-  #listener: Deno.TcpListener;
+  #listener: Deno.Listener;
   #broadcaster: Broadcaster;
-  #capture: Capture;
+  #supervisor: CaptureSupervisor;
+  #settings: ServerSettings;
   #log: (line: string) => void;
+  /** Connections not yet viewers (waiting for their token) and viewers. */
+  #connections = 0;
   #closing: Promise<void> | null = null;
   #preview: { child: Deno.ChildProcess; sink: LatestFrameSender } | null = null;
   #accepting: Promise<void>;
+  #sweeper: Timer;
 
   constructor(
-    listener: Deno.TcpListener,
+    listener: Deno.Listener,
     broadcaster: Broadcaster,
-    capture: Capture,
-    sourceName: string,
-    log: (line: string) => void,
+    supervisor: CaptureSupervisor,
+    settings: ServerSettings,
   ) {
     this.#listener = listener;
-    this.addr = listener.addr;
+    this.addr = listener.addr as Deno.NetAddr;
     this.#broadcaster = broadcaster;
-    this.#capture = capture;
-    this.sourceName = sourceName;
-    this.#log = log;
+    this.#supervisor = supervisor;
+    this.#settings = settings;
+    this.sourceName = settings.sourceName;
+    this.#log = settings.log;
     this.#accepting = this.#acceptLoop();
-    this.done = this.#capture.ended.then(async (status) => {
-      if (this.#closing) return;
-      await this.close();
-      throw new CamwireError(
-        `ffmpeg stopped (exit code ${status.code}): ${
-          this.#capture.lastError || "no error output"
-        }`,
-      );
-    });
+    this.#sweeper = setInterval(() => this.#dropStalledViewers(), 1000);
+    this.done = supervisor.ended.finally(() => this.close());
     this.done.catch(() => {}); // observed by whoever awaits it
   }
 
@@ -675,12 +957,12 @@ class Server implements CamwireServer {
   }
 
   get ffmpegPid(): number | undefined {
-    return this.#capture.pid;
+    return this.#supervisor.pid;
   }
 
   async #acceptLoop(): Promise<void> {
     while (true) {
-      let conn: Deno.TcpConn;
+      let conn: Deno.Conn;
       try {
         conn = await this.#listener.accept();
       } catch (error) {
@@ -688,41 +970,65 @@ class Server implements CamwireServer {
         this.#log(`camwire: accept failed: ${message(error)}`);
         continue;
       }
-      this.#addViewer(conn);
+      this.#admit(conn).catch((error) => {
+        this.#log(`camwire: viewer failed: ${message(error)}`);
+      });
     }
   }
 
-  #addViewer(conn: Deno.TcpConn): void {
-    conn.setNoDelay(true);
-    const viewers = this.#broadcaster.viewers;
-    const viewer = new Viewer(
-      conn,
-      (v) => this.#removeViewer(v, "connection lost"),
-    );
-    viewers.add(viewer);
-    this.#log(
-      `camwire: viewer ${viewer.name} connected (${viewers.size} watching)`,
-    );
-    if (this.#broadcaster.latest) viewer.sender.offer(this.#broadcaster.latest);
-    this.#watchInput(viewer);
-  }
-
-  /** Reads what a viewer sends, which is nothing until it disconnects. */
-  async #watchInput(viewer: Viewer): Promise<void> {
-    const buf = new Uint8Array(512);
-    let reason = "disconnected";
+  async #admit(conn: Deno.Conn): Promise<void> {
+    const { hostname, port } = conn.remoteAddr as Deno.NetAddr;
+    const name = `${hostname}:${port}`;
+    if (this.#connections >= this.#settings.maxClients) {
+      closeQuietly(conn);
+      this.#log(
+        `camwire: viewer ${name} refused: ${this.#settings.maxClients} connections already (--max-clients)`,
+      );
+      return;
+    }
+    this.#connections++;
     try {
-      while (true) {
-        const n = await viewer.conn.read(buf);
-        if (n === null) break;
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      const input = new ViewerInput(conn);
+      if (this.#settings.token !== undefined) {
+        const refusal = await this.#checkToken(input);
+        if (refusal) {
+          closeQuietly(conn);
+          this.#log(`camwire: viewer ${name} refused: ${refusal}`);
+          return;
+        }
       }
-    } catch (error) {
-      reason = error instanceof Deno.errors.Interrupted ||
-          error instanceof Deno.errors.BadResource
-        ? "closed"
-        : message(error);
+      if (this.#closing) return closeQuietly(conn);
+      const viewer = new Viewer(
+        conn,
+        (v) => this.#removeViewer(v, "connection lost"),
+      );
+      const viewers = this.#broadcaster.viewers;
+      viewers.add(viewer);
+      this.#log(
+        `camwire: viewer ${name} connected (${viewers.size} watching)`,
+      );
+      if (this.#broadcaster.latest) {
+        viewer.sender.offer(this.#broadcaster.latest);
+      }
+      this.#removeViewer(viewer, await input.watch());
+    } finally {
+      this.#connections--;
     }
-    this.#removeViewer(viewer, reason);
+  }
+
+  /** Returns why the viewer is refused, or "" when its token is right. */
+  async #checkToken(input: ViewerInput): Promise<string> {
+    const line = await input.readLine(TOKEN_TIMEOUT_MS);
+    if (line === null) return "no token within 5 s";
+    const [word, ...rest] = line.split(" ");
+    const token = rest.join(" ");
+    if (
+      word !== "camwire" || !constantTimeEqual(token, this.#settings.token!)
+    ) {
+      return "wrong token";
+    }
+    return "";
   }
 
   #removeViewer(viewer: Viewer, reason: string): void {
@@ -735,6 +1041,21 @@ class Server implements CamwireServer {
     );
   }
 
+  /** Drops viewers whose current write has made no progress for too long. */
+  #dropStalledViewers(): void {
+    const limit = this.#settings.clientTimeoutMs;
+    const now = performance.now();
+    for (const viewer of this.#broadcaster.viewers) {
+      const since = viewer.sender.busySince;
+      if (since !== 0 && now - since > limit) {
+        this.#removeViewer(
+          viewer,
+          `dropped: a frame took over ${seconds(limit)} to send`,
+        );
+      }
+    }
+  }
+
   startPreview(ffplay: string): void {
     let child: Deno.ChildProcess;
     try {
@@ -745,13 +1066,10 @@ class Server implements CamwireServer {
         stderr: "null",
       }).spawn();
     } catch (error) {
-      this.#log(
-        `camwire: cannot open the preview: ${
-          error instanceof Deno.errors.NotFound
-            ? "ffplay not found"
-            : message(error)
-        }`,
-      );
+      const why = error instanceof Deno.errors.NotFound
+        ? "ffplay not found"
+        : message(error);
+      this.#log(`camwire: cannot open the preview: ${why}`);
       return;
     }
     const writer = child.stdin.getWriter();
@@ -776,11 +1094,8 @@ class Server implements CamwireServer {
   }
 
   async #shutdown(): Promise<void> {
-    try {
-      this.#listener.close();
-    } catch {
-      // Already closed.
-    }
+    clearInterval(this.#sweeper);
+    closeQuietly(this.#listener);
     await this.#accepting;
     for (const viewer of this.#broadcaster.viewers) viewer.close();
     this.#broadcaster.viewers.clear();
@@ -793,7 +1108,82 @@ class Server implements CamwireServer {
       }
       await preview.child.status;
     }
-    await this.#capture.stop();
+    await this.#supervisor.stop();
+  }
+}
+
+function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/**
+ * Reads what a viewer sends: its token line, if one is required, and then
+ * nothing. A viewer that keeps sending is dropped, so it cannot make the
+ * server buffer or spin.
+ */
+class ViewerInput {
+  #conn: Deno.Conn;
+  #buf = new Uint8Array(MAX_VIEWER_INPUT);
+  #have = 0;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /**
+   * Reads one `\n`-terminated line within `timeoutMs`.
+   *
+   * @returns The line without its end, or `null` on timeout, EOF or a line
+   * longer than the input limit.
+   */
+  async readLine(timeoutMs: number): Promise<string | null> {
+    const timer = setTimeout(() => closeQuietly(this.#conn), timeoutMs);
+    try {
+      while (true) {
+        const end = this.#buf.subarray(0, this.#have).indexOf(0x0a);
+        if (end !== -1) {
+          const line = new TextDecoder().decode(this.#buf.subarray(0, end));
+          this.#buf.copyWithin(0, end + 1, this.#have);
+          this.#have -= end + 1;
+          return line.replace(/\r$/, "");
+        }
+        if (this.#have === this.#buf.length) return null;
+        const n = await this.#conn.read(this.#buf.subarray(this.#have));
+        if (n === null) return null;
+        this.#have += n;
+      }
+    } catch {
+      return null; // closed by the timer, or reset
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Waits until the viewer goes away.
+   *
+   * @returns Why: it disconnected, it was closed, or it sent too much.
+   */
+  async watch(): Promise<string> {
+    try {
+      while (true) {
+        const n = await this.#conn.read(this.#buf.subarray(this.#have));
+        if (n === null) return "disconnected";
+        this.#have += n;
+        if (this.#have >= this.#buf.length) {
+          return `dropped: it sent ${this.#have} bytes, viewers send nothing`;
+        }
+      }
+    } catch (error) {
+      return error instanceof Deno.errors.Interrupted ||
+          error instanceof Deno.errors.BadResource
+        ? "closed"
+        : message(error);
+    }
   }
 }
 
@@ -861,6 +1251,7 @@ export function reachableAddresses(
 }
 
 function printUsage(): void {
+  const device = defaultDevice(Deno.build.os);
   console.log(
     `camwire server: stream a camera to TCP viewers as u64-framed JPEGs
 
@@ -868,20 +1259,31 @@ USAGE:
   deno run -A server.ts [options]
 
 OPTIONS:
-  --host <ADDR>       Address to bind (default 0.0.0.0: every interface;
-                      127.0.0.1 keeps it to this machine, e.g. behind an SSH tunnel)
-  --port <PORT>       TCP port (default 9999)
-  --source <SOURCE>   auto | camera | test | a file path or URL | - (MJPEG on stdin)
-                      (default auto: the camera if present, else the test pattern)
-  --device <DEVICE>   Camera device (default ${
-      defaultDevice(Deno.build.os)
-    }; Linux /dev/video0,
-                      Windows video=<name> (first listed), macOS avfoundation index 0)
-  --width <PIXELS>    Frame width; the height keeps the aspect ratio (default 320)
-  --fps <N>           Frames per second of the camera or test pattern (default 30)
-  --quality <Q>       JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5)
-  --preview           Also show the frames being sent in an ffplay window
-  -h, --help          Show this help
+  --host <ADDR>           Address to bind (default 0.0.0.0: every interface;
+                          127.0.0.1 keeps it to this machine, e.g. behind an SSH tunnel)
+  --port <PORT>           TCP port (default 9999)
+  --source <SOURCE>       auto | camera | test | a file path or URL | - (MJPEG on stdin)
+                          (default auto: the camera if present, else the test pattern)
+  --device <DEVICE>       Camera device (default ${device}; Linux /dev/video0,
+                          Windows video=<name> (first listed), macOS avfoundation index 0)
+  --width <PIXELS>        Frame width; the height keeps the aspect ratio (default 320)
+  --fps <N>               Frames per second of the camera or test pattern (default 30)
+  --quality <Q>           JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5)
+  --preview               Also show the frames being sent in an ffplay window
+
+FAULTS:
+  --stall-timeout <S>     Restart ffmpeg when no frame came for S seconds (default 3)
+  --exit-on-source-end    Exit when the source ends (a file plays once) instead of
+                          restarting it (default off)
+  --client-timeout <S>    Drop a viewer whose frame is not sent after S seconds (default 10)
+  --max-clients <N>       Close connections beyond N at once (default 1000)
+
+ACCESS:
+  --token <SECRET>        Viewers must first send "camwire <SECRET>\\n" (default none:
+                          anyone who reaches the port can watch); or CAMWIRE_TOKEN
+  --cert <FILE>           PEM certificate: serve over TLS (with --key) (default off)
+  --key <FILE>            PEM private key of --cert
+  -h, --help              Show this help
 
 Viewers: deno run -A client.ts --host <this machine's address>`,
   );
@@ -896,6 +1298,13 @@ interface Flags {
   fps: number;
   quality: number;
   preview: boolean;
+  stallTimeoutMs: number;
+  exitOnSourceEnd: boolean;
+  clientTimeoutMs: number;
+  maxClients: number;
+  token: string | undefined;
+  cert: string | undefined;
+  key: string | undefined;
 }
 
 /** A bad command line: printed with a hint to --help, exit 2. */
@@ -917,8 +1326,7 @@ export class UsageError extends Error {
  *
  * @param name Flag name, for the message.
  * @param value The flag's text.
- * @param min Smallest allowed value.
- * @param max Largest allowed value.
+ * @param range Smallest and largest allowed value.
  * @returns The number.
  * @throws {UsageError} When it is not an integer in range.
  */
@@ -937,13 +1345,62 @@ export function intFlag(
 }
 
 /**
+ * Reads a duration flag given in seconds.
+ *
+ * @param name Flag name, for the message.
+ * @param value The flag's text, e.g. `2.5`.
+ * @param range Smallest and largest allowed seconds.
+ * @returns Milliseconds.
+ * @throws {UsageError} When it is not a number of seconds in range.
+ */
+export function secondsFlag(
+  name: string,
+  value: string,
+  [min, max]: [number, number],
+): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(
+      `Invalid value for --${name}: "${value}" is not a number of seconds from ${min} to ${max}`,
+    );
+  }
+  return Math.round(n * 1000);
+}
+
+/**
+ * Reads the token from its flag or, failing that, the environment.
+ *
+ * @param flag `--token`'s value.
+ * @param env `CAMWIRE_TOKEN`'s value.
+ * @returns The token, or `undefined` for none.
+ * @throws {UsageError} When it is empty or has a line break or space.
+ */
+export function tokenFlag(
+  flag: string | undefined,
+  env: string | undefined,
+): string | undefined {
+  const token = flag ?? env;
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new UsageError(
+      "Invalid value for --token: it must be printable ASCII without spaces, and not empty",
+    );
+  }
+  return token;
+}
+
+/**
  * Parses the server's command line.
  *
  * @param args Command-line arguments.
+ * @param env `CAMWIRE_TOKEN` from the environment.
  * @returns Validated flags, or `"help"`.
  * @throws {UsageError} On an unknown flag or a bad value.
  */
-export function parseServerFlags(args: string[]): Flags | "help" {
+export function parseServerFlags(
+  args: string[],
+  env: { CAMWIRE_TOKEN?: string | undefined } = {},
+): Flags | "help" {
   let values;
   try {
     ({ values } = parseArgs({
@@ -959,6 +1416,13 @@ export function parseServerFlags(args: string[]): Flags | "help" {
         fps: { type: "string", default: "30" },
         quality: { type: "string", default: "5" },
         preview: { type: "boolean", default: false },
+        "stall-timeout": { type: "string", default: "3" },
+        "exit-on-source-end": { type: "boolean", default: false },
+        "client-timeout": { type: "string", default: "10" },
+        "max-clients": { type: "string", default: "1000" },
+        token: { type: "string" },
+        cert: { type: "string" },
+        key: { type: "string" },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -970,11 +1434,13 @@ export function parseServerFlags(args: string[]): Flags | "help" {
   if (width % 2 !== 0) {
     throw new UsageError(`Invalid value for --width: "${width}" is not even`);
   }
-  if (values.host.trim() === "") {
-    throw new UsageError(`Invalid value for --host: it is empty`);
+  for (const name of ["host", "source", "cert", "key"] as const) {
+    if (values[name]?.trim() === "") {
+      throw new UsageError(`Invalid value for --${name}: it is empty`);
+    }
   }
-  if (values.source.trim() === "") {
-    throw new UsageError(`Invalid value for --source: it is empty`);
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("--cert and --key go together: give both or neither");
   }
   return {
     host: values.host,
@@ -985,13 +1451,46 @@ export function parseServerFlags(args: string[]): Flags | "help" {
     fps: intFlag("fps", values.fps, [1, 240]),
     quality: intFlag("quality", values.quality, [2, 31]),
     preview: values.preview,
+    stallTimeoutMs: secondsFlag("stall-timeout", values["stall-timeout"], [
+      0.1,
+      3600,
+    ]),
+    exitOnSourceEnd: values["exit-on-source-end"],
+    clientTimeoutMs: secondsFlag("client-timeout", values["client-timeout"], [
+      0.1,
+      3600,
+    ]),
+    maxClients: intFlag("max-clients", values["max-clients"], [1, 1_000_000]),
+    token: tokenFlag(values.token, env.CAMWIRE_TOKEN),
+    cert: values.cert,
+    key: values.key,
   };
+}
+
+/**
+ * Reads a PEM file named by a flag.
+ *
+ * @param flag The flag, for the message.
+ * @param path The file.
+ * @returns Its text.
+ * @throws {CamwireError} When it cannot be read.
+ */
+export function readPem(flag: string, path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new CamwireError(
+      `Cannot read ${flag} file "${path}": ${message(error)}`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
   let flags: Flags | "help";
   try {
-    flags = parseServerFlags(Deno.args);
+    flags = parseServerFlags(Deno.args, {
+      CAMWIRE_TOKEN: Deno.env.get("CAMWIRE_TOKEN"),
+    });
   } catch (error) {
     console.error(`camwire: ${message(error)} (see --help)`);
     Deno.exit(2);
@@ -1014,7 +1513,11 @@ async function main(): Promise<void> {
   };
   onStopSignal(stop);
   try {
-    server = await startServer(flags);
+    const { cert, key } = flags;
+    const tls = cert !== undefined && key !== undefined
+      ? { cert: readPem("--cert", cert), key: readPem("--key", key) }
+      : undefined;
+    server = await startServer({ ...flags, tls });
   } catch (error) {
     console.error(`camwire: ${message(error)}`);
     Deno.exit(1);
@@ -1023,12 +1526,21 @@ async function main(): Promise<void> {
     stopping = false;
     await stop();
   }
+  const scheme = flags.cert ? "tls" : "tcp";
   for (const address of reachableAddresses(flags.host, networkInterfaces())) {
-    console.error(`camwire: streaming on tcp://${address}:${server.addr.port}`);
+    console.error(
+      `camwire: streaming on ${scheme}://${address}:${server.addr.port}`,
+    );
   }
   console.error(`camwire: source: ${server.sourceName}`);
+  if (flags.token === undefined && flags.host !== "127.0.0.1") {
+    console.error(
+      "camwire: no --token: anyone who can reach this port can watch",
+    );
+  }
   try {
     await server.done;
+    console.error("camwire: the source ended");
   } catch (error) {
     console.error(`camwire: ${message(error)}`);
     Deno.exit(1);

@@ -132,7 +132,9 @@ export async function startServerProcess(
     return code;
   };
   try {
-    const ready = await waitForLine(/streaming on tcp:\/\/127\.0\.0\.1:(\d+)/);
+    const ready = await waitForLine(
+      /streaming on (tcp|tls):\/\/127\.0\.0\.1:(\d+)/,
+    );
     const port = Number(ready.match(/:(\d+)$/)![1]);
     return { child, port, lines, waitForLine, stop };
   } catch (error) {
