@@ -240,7 +240,9 @@ export class Deframer {
    * @throws {FramingError} With code `truncated` when it ends inside a frame.
    */
   finish(): void {
-    if (this.buffered === 0) return;
+    // Not `buffered`: after a whole header nothing is buffered, yet the
+    // stream is inside a frame.
+    if (this.#length === 0 && this.#headerFill === 0) return;
     const what = this.#length === 0
       ? `inside a frame header (${this.#headerFill} of ${HEADER_SIZE} bytes)`
       : `inside a frame (${this.#have} of ${this.#length} bytes)`;
@@ -377,6 +379,11 @@ export class JpegSplitter {
     let pos = 0;
     const n = chunk.length;
     while (pos < n) {
+      // A step never moves past the byte that makes the frame one byte too
+      // big, so an oversized frame is dropped at the same byte, and the
+      // search resumes at the same place, however the input is chunked.
+      const limitPos = pos + this.#max + 1 -
+        (this.#size + pos - Math.max(start, 0));
       switch (this.#state) {
         case SEEK_FF: {
           const ff = chunk.indexOf(0xff, pos);
@@ -461,7 +468,7 @@ export class JpegSplitter {
           this.#state = this.#skip === 0 ? this.#afterSegment : SKIP;
           break;
         case SKIP: {
-          const take = Math.min(this.#skip, n - pos);
+          const take = Math.min(this.#skip, n - pos, limitPos - pos);
           pos += take;
           this.#skip -= take;
           if (this.#skip === 0) this.#state = this.#afterSegment;
@@ -469,8 +476,8 @@ export class JpegSplitter {
         }
         case ENTROPY: {
           const ff = chunk.indexOf(0xff, pos);
-          if (ff === -1) {
-            pos = n;
+          if (ff === -1 || ff >= limitPos) {
+            pos = Math.min(n, limitPos);
           } else {
             pos = ff + 1;
             this.#state = ENTROPY_FF;
