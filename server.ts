@@ -262,6 +262,12 @@ export interface ServerOptions {
   maxClients?: number;
   /** End the server when the source ends, instead of restarting it. @default {false} */
   exitOnSourceEnd?: boolean;
+  /**
+   * Kernel send buffer per viewer in bytes (Linux; 0 leaves the system's,
+   * which grows to 4 MB): bounds how stale a slow viewer's frames get.
+   * @default {32768}
+   */
+  sendBuffer?: number;
   /** Viewers must send `camwire <token>\n` first. @default {undefined} */
   token?: string | undefined;
   /** PEM certificate and key: serve over TLS. @default {undefined} */
@@ -620,6 +626,12 @@ async function makePlaceholder(
   return undefined;
 }
 
+/**
+ * Default kernel send buffer per viewer: a few frames. A slow viewer then
+ * gets fresh frames (see bench/slow_viewer.ts for the measurement).
+ */
+const DEFAULT_SEND_BUFFER = 32 * 1024;
+
 /** Bytes a viewer may send before it is dropped: viewers only listen. */
 const MAX_VIEWER_INPUT = 1024;
 /** Time a viewer has to send its token line. */
@@ -786,6 +798,18 @@ export async function startServer(
   };
 
   const listener = listen(host, port, options.tls);
+  const sendBuffer = options.sendBuffer ?? DEFAULT_SEND_BUFFER;
+  if (sendBuffer > 0) {
+    const why = limitSendBuffer(
+      (listener.addr as Deno.NetAddr).port,
+      sendBuffer,
+    );
+    if (why !== "") {
+      log(
+        `camwire: cannot bound the send buffer (${why}): slow viewers may see frames seconds late`,
+      );
+    }
+  }
   const broadcaster = new Broadcaster();
   let placeholder: Uint8Array | undefined;
   const startCapture = async (kind: SourceKind, input: string) => {
@@ -853,17 +877,96 @@ function isOpenFailure(error: unknown): boolean {
     error.message.startsWith("Cannot open");
 }
 
+/**
+ * Deno's default listen backlog (511) silently drops connects when a
+ * classroom of viewers arrives at once; the kernel caps this at somaxconn.
+ */
+const LISTEN_BACKLOG = 4096;
+
 function listen(
   host: string,
   port: number,
   tls: ServerOptions["tls"],
 ): Deno.Listener {
+  const options = { hostname: host, port, tcpBacklog: LISTEN_BACKLOG };
   try {
-    if (tls) return Deno.listenTls({ hostname: host, port, ...tls });
-    return Deno.listen({ hostname: host, port });
+    if (tls) return Deno.listenTls({ ...options, ...tls });
+    return Deno.listen(options);
   } catch (error) {
     throw listenError(error, host, port);
   }
+}
+
+/** Linux socket option numbers, from <sys/socket.h>. */
+const SOL_SOCKET = 1;
+const SO_SNDBUF = 7;
+
+/**
+ * Bounds the kernel send buffer of every connection the listener on `port`
+ * accepts (they inherit it), through libc's `setsockopt`, since Deno has no
+ * API for it. Why: Linux lets a send buffer grow to 4 MB, seconds of video
+ * that a slow viewer would watch late before its writes ever block; with a
+ * small buffer the writes block at once and it skips to the newest frame.
+ *
+ * Linux only. The listener's fd is found through `/proc/net/tcp{,6}` (its
+ * inode, by port and LISTEN state) and `/proc/self/fd`.
+ *
+ * @param port The listening port.
+ * @param bytes Send buffer size (the kernel doubles it for bookkeeping).
+ * @returns `""` when done, else why it could not be.
+ */
+export function limitSendBuffer(port: number, bytes: number): string {
+  if (Deno.build.os !== "linux") return "only supported on Linux";
+  try {
+    const fd = listeningFd(port);
+    if (fd === undefined) return "listening socket not found in /proc";
+    const libc = Deno.dlopen("libc.so.6", {
+      setsockopt: {
+        parameters: ["i32", "i32", "i32", "buffer", "u32"],
+        result: "i32",
+      },
+    });
+    try {
+      const value = new Int32Array([bytes]);
+      const rc = libc.symbols.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, 4);
+      return rc === 0 ? "" : "setsockopt failed";
+    } finally {
+      libc.close();
+    }
+  } catch (error) {
+    return message(error);
+  }
+}
+
+function listeningFd(port: number): number | undefined {
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  const inodes = new Set<string>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text = "";
+    try {
+      text = Deno.readTextFileSync(table);
+    } catch {
+      continue; // no IPv6
+    }
+    for (const line of text.split("\n").slice(1)) {
+      // sl local_address rem_address st ... inode: local is ADDR:PORT in hex.
+      const fields = line.trim().split(/\s+/);
+      const LISTEN = "0A";
+      if (fields[1]?.endsWith(`:${hexPort}`) && fields[3] === LISTEN) {
+        inodes.add(fields[9]!);
+      }
+    }
+  }
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    try {
+      const target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode !== undefined && inodes.has(inode)) return Number(entry.name);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return undefined;
 }
 
 function listenError(error: unknown, host: string, port: number): Error {
@@ -1277,6 +1380,9 @@ FAULTS:
                           restarting it (default off)
   --client-timeout <S>    Drop a viewer whose frame is not sent after S seconds (default 10)
   --max-clients <N>       Close connections beyond N at once (default 1000)
+  --send-buffer <BYTES>   Kernel send buffer per viewer, so a slow viewer gets fresh
+                          frames, not seconds-old ones (default 32768; Linux only,
+                          elsewhere and with 0 the system's own, up to 4 MB)
 
 ACCESS:
   --token <SECRET>        Viewers must first send "camwire <SECRET>\\n" (default none:
@@ -1302,6 +1408,7 @@ interface Flags {
   exitOnSourceEnd: boolean;
   clientTimeoutMs: number;
   maxClients: number;
+  sendBuffer: number;
   token: string | undefined;
   cert: string | undefined;
   key: string | undefined;
@@ -1420,6 +1527,7 @@ export function parseServerFlags(
         "exit-on-source-end": { type: "boolean", default: false },
         "client-timeout": { type: "string", default: "10" },
         "max-clients": { type: "string", default: "1000" },
+        "send-buffer": { type: "string", default: String(DEFAULT_SEND_BUFFER) },
         token: { type: "string" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -1461,6 +1569,7 @@ export function parseServerFlags(
       3600,
     ]),
     maxClients: intFlag("max-clients", values["max-clients"], [1, 1_000_000]),
+    sendBuffer: intFlag("send-buffer", values["send-buffer"], [0, 1 << 30]),
     token: tokenFlag(values.token, env.CAMWIRE_TOKEN),
     cert: values.cert,
     key: values.key,

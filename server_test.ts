@@ -155,6 +155,7 @@ Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t
       exitOnSourceEnd: false,
       clientTimeoutMs: 10_000,
       maxClients: 1000,
+      sendBuffer: 32768,
       token: undefined,
       cert: undefined,
       key: undefined,
@@ -514,5 +515,39 @@ Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", a
     await reader.cancel();
     await ffmpeg.status;
     await piping;
+  }
+});
+
+Deno.test("e2e: --preview feeds ffplay the same frames; closing it keeps viewers streaming", async () => {
+  const ffplay = await fakeFfplay(40_000);
+  const server = await startServerProcess(["--source", "test", "--preview"], {
+    PATH: `${ffplay.dir}:${Deno.env.get("PATH")}`,
+  });
+  try {
+    await server.waitForLine(/preview closed; viewers keep streaming/);
+    const args = await ffplay.args();
+    assert.equal(args[args.indexOf("-window_title") + 1], "camwire preview");
+    const shown = await ffplay.received();
+    assert.equal(shown.length, 40_000);
+    assert.deepEqual([...shown.subarray(0, 2)], [0xff, 0xd8]); // bare JPEGs
+    const sizes = frameSizes(shown);
+    assert.ok(sizes.length >= 3, `${sizes.length} frames`);
+    for (const size of sizes) {
+      assert.deepEqual(size, { width: 320, height: 240 });
+    }
+    const out = await runScript("client.ts", [
+      "--port",
+      `${server.port}`,
+      "--output",
+      "-",
+      "--frames",
+      "30",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    assert.equal(frameSizes(out.stdout).length, 30);
+    assert.equal(childPids(server.child.pid, "ffmpeg").length, 1);
+  } finally {
+    await server.stop();
+    await ffplay.remove();
   }
 });
