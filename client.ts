@@ -1,4 +1,4 @@
-#!/usr/bin/env -S deno run --allow-net --allow-run --allow-write
+#!/usr/bin/env -S deno run --allow-net --allow-run --allow-write --allow-read --allow-env
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * camwire client: connects to a camwire server, reads its u64-framed JPEGs
@@ -10,21 +10,25 @@
  * deno run -A client.ts --output - | ffplay -f mjpeg -i -
  * ```
  *
- * Importing this file has no side effects: {@linkcode runClient} is its
- * library.
+ * Importing this file has no side effects: {@linkcode runClient},
+ * {@linkcode watch} and the sinks are its library.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
-import { Deframer, FramingError } from "./framing.ts";
+import { Deframer, FramingError, readStamp } from "./framing.ts";
 import {
   CamwireError,
   ffplayArgs,
   intFlag,
   LatestFrameSender,
   onStopSignal,
+  readPem,
+  secondsFlag,
+  tokenFlag,
   UsageError,
+  wallClockMs,
 } from "./server.ts";
 
 /** Where received JPEGs go. */
@@ -33,6 +37,8 @@ export interface FrameSink {
   put(jpeg: Uint8Array): Promise<void> | void;
   /** Settles when the sink ends on its own (the window was closed). */
   ended: Promise<void>;
+  /** Frames the sink dropped because it fell behind. */
+  readonly dropped: number;
   /** Flushes and releases the sink. */
   close(): Promise<void>;
 }
@@ -45,10 +51,22 @@ export interface ClientOptions {
   port?: number;
   /** Stop after this many frames. @default {Infinity} */
   frames?: number;
-  /** Where log lines go. @default {console.error} */
-  log?: (line: string) => void;
+  /**
+   * Give up when connecting, or the next whole frame, takes longer than
+   * this, in ms: a server that drips bytes cannot hang the client.
+   * @default {10000}
+   */
+  timeoutMs?: number;
+  /** Sent first as `camwire <token>\n`, for a server with `--token`. */
+  token?: string | undefined;
+  /** Connect over TLS, trusting these CA certificates besides the system's. */
+  tls?: { caCerts: string[] } | undefined;
   /** Aborting it stops the client cleanly. */
   signal?: AbortSignal;
+  /** Called once connected (and the token sent). */
+  onConnected?: () => void;
+  /** Called with each JPEG as it arrives, before the sink takes it. */
+  onFrame?: ((jpeg: Uint8Array) => void) | undefined;
 }
 
 /** How a client run ended. */
@@ -66,8 +84,8 @@ export interface ClientResult {
  * @param sink Where frames go (see {@linkcode fileSink}, {@linkcode ffplaySink}).
  * @param options Server address and limits.
  * @returns How many frames arrived and why it stopped.
- * @throws {CamwireError} When the server cannot be reached or its stream
- * is broken.
+ * @throws {CamwireError} When the server cannot be reached, sends no frame
+ * in time, closes before the first frame or its stream is broken.
  *
  * @example Save 30 frames
  * ```ts ignore
@@ -82,53 +100,118 @@ export async function runClient(
   const host = options.host ?? "127.0.0.1";
   const port = options.port ?? 9999;
   const limit = options.frames ?? Infinity;
-  const where = `tcp://${host}:${port}`;
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect({ hostname: host, port });
-  } catch (error) {
-    throw connectError(error, where);
-  }
-  conn.setNoDelay(true);
-  const stop = () => {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const where = `${options.tls ? "tls" : "tcp"}://${host}:${port}`;
+  if (options.signal?.aborted) return { frames: 0, reason: "aborted" };
+  const conn = await connect(host, port, options.tls, timeoutMs, where);
+  let stopReason: ClientResult["reason"] | "timeout" | null = null;
+  const stopFor = (reason: NonNullable<typeof stopReason>) => {
+    stopReason ??= reason;
     try {
       conn.close(); // cancels the pending read
     } catch {
       // Already closed.
     }
   };
-  let stopReason: ClientResult["reason"] | null = null;
-  const stopFor = (reason: ClientResult["reason"]) => {
-    stopReason ??= reason;
-    stop();
-  };
-  options.signal?.addEventListener("abort", () => stopFor("aborted"));
-  if (options.signal?.aborted) stopFor("aborted");
+  const onAbort = () => stopFor("aborted");
+  options.signal?.addEventListener("abort", onAbort);
   sink.ended.then(() => stopFor("sink-closed"));
+  let lastProgress = performance.now();
+  const watchdog = setInterval(() => {
+    if (performance.now() - lastProgress > timeoutMs) stopFor("timeout");
+  }, Math.min(250, timeoutMs));
 
   const deframer = new Deframer();
-  const reader = conn.readable.getReader();
   let frames = 0;
   try {
-    while (frames < limit) {
-      const { value, done } = await reader.read();
-      if (done) {
-        deframer.finish();
-        break;
+    if (options.token !== undefined) {
+      await writeAll(
+        conn,
+        new TextEncoder().encode(`camwire ${options.token}\n`),
+      );
+    }
+    options.onConnected?.();
+    const reader = conn.readable.getReader();
+    try {
+      while (frames < limit) {
+        const { value, done } = await reader.read();
+        if (done) {
+          deframer.finish();
+          break;
+        }
+        for (const jpeg of deframer.push(value)) {
+          lastProgress = performance.now();
+          options.onFrame?.(jpeg);
+          await sink.put(jpeg);
+          if (++frames >= limit) break;
+        }
       }
-      for (const jpeg of deframer.push(value)) {
-        await sink.put(jpeg);
-        if (++frames >= limit) break;
-      }
+    } finally {
+      reader.releaseLock();
     }
   } catch (error) {
     if (stopReason === null) throw streamError(error, where);
   } finally {
-    reader.releaseLock();
-    stop();
+    clearInterval(watchdog);
+    options.signal?.removeEventListener("abort", onAbort);
+    stopFor("frames");
   }
-  if (stopReason !== null) return { frames, reason: stopReason };
-  return { frames, reason: frames >= limit ? "frames" : "server-closed" };
+  // (Set by callbacks: TypeScript cannot see that it may not be null here.)
+  const stopped = stopReason as NonNullable<typeof stopReason>;
+  if (stopped === "timeout") {
+    throw new CamwireError(
+      `No frame from ${where} for ${timeoutMs / 1000} s (--timeout)`,
+    );
+  }
+  if (stopped !== "frames") return { frames, reason: stopped };
+  if (frames >= limit) return { frames, reason: "frames" };
+  if (frames === 0) {
+    throw new CamwireError(
+      `${where} closed the connection before sending a frame` +
+        (options.token === undefined
+          ? " (does it need --token?)"
+          : " (is the token right?)"),
+    );
+  }
+  return { frames, reason: "server-closed" };
+}
+
+async function connect(
+  hostname: string,
+  port: number,
+  tls: ClientOptions["tls"],
+  timeoutMs: number,
+  where: string,
+): Promise<Deno.Conn> {
+  const connecting: Promise<Deno.Conn> = tls
+    ? Deno.connectTls({ hostname, port, caCerts: tls.caCerts })
+    : Deno.connect({ hostname, port }).then((conn) => {
+      conn.setNoDelay(true);
+      return conn;
+    });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Deno.errors.TimedOut("timed out")),
+      timeoutMs,
+    );
+  });
+  try {
+    const conn = await Promise.race([connecting, timeout]);
+    if (tls) await Promise.race([(conn as Deno.TlsConn).handshake(), timeout]);
+    return conn;
+  } catch (error) {
+    // A connection that completes after the timeout must not leak.
+    connecting.then((conn) => conn.close(), () => {});
+    throw connectError(error, where);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let n = 0;
+  while (n < bytes.length) n += await conn.write(bytes.subarray(n));
 }
 
 function connectError(error: unknown, where: string): Error {
@@ -150,13 +233,106 @@ function streamError(error: unknown, where: string): Error {
   if (error instanceof FramingError) {
     return new CamwireError(`Broken stream from ${where}: ${error.message}`);
   }
+  if (error instanceof Deno.errors.InvalidData) {
+    return new CamwireError(`TLS failed with ${where}: ${error.message}`);
+  }
   if (
     error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.UnexpectedEof
   ) {
     return new CamwireError(`Lost connection to ${where}: ${error.message}`);
   }
   return error instanceof Error ? error : new Error(String(error));
+}
+
+/** Delays between reconnection attempts: 0.5 s doubling up to 5 s. */
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 5000;
+
+/** Options of {@linkcode watch}. */
+export interface WatchOptions extends ClientOptions {
+  /** Retry forever when the server is unreachable or the stream breaks. */
+  reconnect?: boolean;
+  /** Where state changes are reported. @default {console.error} */
+  log?: (line: string) => void;
+}
+
+/**
+ * {@linkcode runClient}, optionally kept alive: with `reconnect`, every
+ * failure (unreachable, refused, timed out, broken, closed) is retried with
+ * backoff, into the same sink, so an ffplay window stays open on the last
+ * frame. One line is logged per change of state, not per attempt.
+ *
+ * @param sink Where frames go.
+ * @param options Server, limits and `reconnect`.
+ * @returns How many frames arrived in all and why it stopped.
+ * @throws {CamwireError} Without `reconnect`, as {@linkcode runClient}.
+ */
+export async function watch(
+  sink: FrameSink,
+  options: WatchOptions = {},
+): Promise<ClientResult> {
+  const log = options.log ?? ((line: string) => console.error(line));
+  const where = `${options.tls ? "tls" : "tcp"}://${
+    options.host ?? "127.0.0.1"
+  }:${options.port ?? 9999}`;
+  let total = 0;
+  let delay = FIRST_RETRY_MS;
+  let lastProblem = "";
+  while (true) {
+    let problem: string;
+    let got = 0;
+    try {
+      const result = await runClient(sink, {
+        ...options,
+        frames: (options.frames ?? Infinity) - total,
+        onConnected: () => {
+          if (options.reconnect && lastProblem !== "") {
+            log(`camwire: connected to ${where}`);
+          }
+          options.onConnected?.();
+        },
+        onFrame: (jpeg) => {
+          got++;
+          options.onFrame?.(jpeg);
+        },
+      });
+      total += result.frames;
+      if (!options.reconnect || result.reason !== "server-closed") {
+        return { frames: total, reason: result.reason };
+      }
+      problem = `the server closed the stream after ${result.frames} frames`;
+    } catch (error) {
+      total += got;
+      if (!options.reconnect || !(error instanceof CamwireError)) throw error;
+      problem = error.message;
+    }
+    if (got > 0) delay = FIRST_RETRY_MS; // it worked for a while
+    if (problem !== lastProblem) {
+      log(`camwire: ${problem}; reconnecting`);
+      lastProblem = problem;
+    }
+    if (!await sleep(delay, options.signal)) {
+      return { frames: total, reason: "aborted" };
+    }
+    delay = Math.min(delay * 2, MAX_RETRY_MS);
+  }
+}
+
+/** Waits `ms`; resolves `false` at once if the signal aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      resolve(ok);
+    };
+    const onAbort = () => done(false);
+    const timer = setTimeout(() => done(true), ms);
+    signal?.addEventListener("abort", onAbort);
+  });
 }
 
 /**
@@ -171,6 +347,7 @@ export function fileSink(writable: WritableStream<Uint8Array>): FrameSink {
   return {
     put: (jpeg) => writer.write(jpeg),
     ended: new Promise(() => {}),
+    dropped: 0,
     close: () => writer.close().catch(() => {}),
   };
 }
@@ -206,10 +383,12 @@ export function ffplaySink(title: string, program = "ffplay"): FrameSink {
     await writer.write(bytes);
     return bytes.length;
   }, () => {});
-  const ended = child.status.then(() => {});
   return {
     put: (jpeg) => sender.offer(jpeg),
-    ended,
+    ended: child.status.then(() => {}),
+    get dropped() {
+      return sender.skipped;
+    },
     close: async () => {
       try {
         child.kill("SIGTERM");
@@ -220,6 +399,62 @@ export function ffplaySink(title: string, program = "ffplay"): FrameSink {
       await writer.close().catch(() => {});
     },
   };
+}
+
+/**
+ * Per-second receive statistics for `--stats`: frames, bit rate, frames the
+ * sink dropped, and the age of frames on arrival from their capture stamp
+ * (meaningful when both clocks agree: the same machine, or NTP).
+ */
+export class ReceiveStats {
+  #frames = 0;
+  #bytes = 0;
+  #ages: number[] = [];
+  #dropped = 0;
+
+  /** Counts one arrived JPEG. */
+  add(jpeg: Uint8Array): void {
+    this.#frames++;
+    this.#bytes += jpeg.length + 8;
+    const stamp = readStamp(jpeg);
+    if (stamp !== undefined) this.#ages.push(wallClockMs() - stamp);
+  }
+
+  /**
+   * Returns the line for the interval since the last call, and starts anew.
+   *
+   * @param seconds Length of the interval.
+   * @param droppedTotal The sink's dropped-frame count so far.
+   * @returns e.g. `30.0 fps, 2001 kbit/s, 0 dropped, latency p50 1.2 ms p99 3.4 ms`.
+   */
+  line(seconds: number, droppedTotal: number): string {
+    const ages = this.#ages.sort((a, b) => a - b);
+    const latency = ages.length === 0
+      ? "no capture stamps"
+      : `latency p50 ${percentile(ages, 0.5).toFixed(1)} ms p99 ${
+        percentile(ages, 0.99).toFixed(1)
+      } ms`;
+    const text = `${(this.#frames / seconds).toFixed(1)} fps, ${
+      Math.round(this.#bytes * 8 / 1000 / seconds)
+    } kbit/s, ${droppedTotal - this.#dropped} dropped, ${latency}`;
+    this.#frames = 0;
+    this.#bytes = 0;
+    this.#ages = [];
+    this.#dropped = droppedTotal;
+    return text;
+  }
+}
+
+/**
+ * Reads a percentile from sorted numbers (nearest rank).
+ *
+ * @param sorted Ascending values, not empty.
+ * @param p Fraction from 0 to 1.
+ * @returns The value at that rank.
+ */
+export function percentile(sorted: number[], p: number): number {
+  const rank = Math.ceil(p * sorted.length) - 1;
+  return sorted[Math.min(Math.max(rank, 0), sorted.length - 1)]!;
 }
 
 function printUsage(): void {
@@ -234,6 +469,16 @@ OPTIONS:
   --output <PATH>     Write the JPEGs back to back (a playable MJPEG file) instead
                       of opening a window; - writes to stdout (default: a window)
   --frames <N>        Stop after N frames (default: never)
+  --timeout <S>       Fail (or reconnect) when no whole frame came for S seconds,
+                      or connecting takes longer (default 10)
+  --reconnect         Retry forever, 0.5 s doubling to 5 s, when the server is
+                      unreachable or the stream breaks; the window stays open (default off)
+  --token <SECRET>    Token of a server started with --token (default none);
+                      or CAMWIRE_TOKEN
+  --tls               Connect over TLS (default off)
+  --ca <FILE>         PEM CA certificate to trust, e.g. a self-signed server's (default
+                      the system's CAs)
+  --stats             Print fps, kbit/s, dropped frames and latency every second to stderr
   -h, --help          Show this help
 
 The window is ffplay's: close it or press q to quit.`);
@@ -244,16 +489,26 @@ interface Flags {
   port: number;
   output: string | undefined;
   frames: number;
+  timeoutMs: number;
+  reconnect: boolean;
+  token: string | undefined;
+  tls: boolean;
+  ca: string | undefined;
+  stats: boolean;
 }
 
 /**
  * Parses the client's command line.
  *
  * @param args Command-line arguments.
+ * @param env `CAMWIRE_TOKEN` from the environment.
  * @returns Validated flags, or `"help"`.
  * @throws {UsageError} On an unknown flag or a bad value.
  */
-export function parseClientFlags(args: string[]): Flags | "help" {
+export function parseClientFlags(
+  args: string[],
+  env: { CAMWIRE_TOKEN?: string | undefined } = {},
+): Flags | "help" {
   let values;
   try {
     ({ values } = parseArgs({
@@ -265,6 +520,12 @@ export function parseClientFlags(args: string[]): Flags | "help" {
         port: { type: "string", default: "9999" },
         output: { type: "string" },
         frames: { type: "string" },
+        timeout: { type: "string", default: "10" },
+        reconnect: { type: "boolean", default: false },
+        token: { type: "string" },
+        tls: { type: "boolean", default: false },
+        ca: { type: "string" },
+        stats: { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
     }));
@@ -272,11 +533,13 @@ export function parseClientFlags(args: string[]): Flags | "help" {
     throw UsageError.from(error);
   }
   if (values.help) return "help";
-  if (values.host.trim() === "") {
-    throw new UsageError(`Invalid value for --host: it is empty`);
+  for (const name of ["host", "output", "ca"] as const) {
+    if (values[name]?.trim() === "") {
+      throw new UsageError(`Invalid value for --${name}: it is empty`);
+    }
   }
-  if (values.output === "") {
-    throw new UsageError(`Invalid value for --output: it is empty`);
+  if (values.ca !== undefined && !values.tls) {
+    throw new UsageError("--ca goes with --tls");
   }
   return {
     host: values.host,
@@ -285,6 +548,12 @@ export function parseClientFlags(args: string[]): Flags | "help" {
     frames: values.frames === undefined
       ? Infinity
       : intFlag("frames", values.frames, [1, Number.MAX_SAFE_INTEGER]),
+    timeoutMs: secondsFlag("timeout", values.timeout, [0.1, 3600]),
+    reconnect: values.reconnect,
+    token: tokenFlag(values.token, env.CAMWIRE_TOKEN),
+    tls: values.tls,
+    ca: values.ca,
+    stats: values.stats,
   };
 }
 
@@ -301,18 +570,21 @@ async function openSink(flags: Flags): Promise<FrameSink> {
     } catch (error) {
       throw new CamwireError(
         `Cannot open "${flags.output}" for writing: ${
-          error instanceof Error ? error.message : error
+          (error as Error).message
         }`,
       );
     }
   }
-  return ffplaySink(`camwire tcp://${flags.host}:${flags.port}`);
+  const scheme = flags.tls ? "tls" : "tcp";
+  return ffplaySink(`camwire ${scheme}://${flags.host}:${flags.port}`);
 }
 
 async function main(): Promise<void> {
   let flags: Flags | "help";
   try {
-    flags = parseClientFlags(Deno.args);
+    flags = parseClientFlags(Deno.args, {
+      CAMWIRE_TOKEN: Deno.env.get("CAMWIRE_TOKEN"),
+    });
   } catch (error) {
     console.error(`camwire: ${(error as Error).message} (see --help)`);
     Deno.exit(2);
@@ -324,14 +596,25 @@ async function main(): Promise<void> {
   const abort = new AbortController();
   onStopSignal(() => abort.abort());
   let sink: FrameSink | undefined;
+  let statsTimer: ReturnType<typeof setInterval> | undefined;
   let code = 0;
   try {
+    const tls = flags.tls
+      ? { caCerts: flags.ca ? [readPem("--ca", flags.ca)] : [] }
+      : undefined;
     sink = await openSink(flags);
-    const result = await runClient(sink, {
-      host: flags.host,
-      port: flags.port,
-      frames: flags.frames,
+    const stats = new ReceiveStats();
+    if (flags.stats) {
+      const shown = sink;
+      statsTimer = setInterval(() => {
+        console.error(`camwire: ${stats.line(1, shown.dropped)}`);
+      }, 1000);
+    }
+    const result = await watch(sink, {
+      ...flags,
+      tls,
       signal: abort.signal,
+      onFrame: flags.stats ? (jpeg) => stats.add(jpeg) : undefined,
     });
     if (result.reason === "server-closed") {
       console.error(
@@ -342,6 +625,7 @@ async function main(): Promise<void> {
     console.error(`camwire: ${(error as Error).message}`);
     code = 1;
   } finally {
+    clearInterval(statsTimer);
     await sink?.close();
   }
   Deno.exit(code);

@@ -51,6 +51,12 @@ Deno.test("parseClientFlags() applies defaults and rejects bad values", async (t
       port: 9999,
       output: undefined,
       frames: Infinity,
+      timeoutMs: 10_000,
+      reconnect: false,
+      token: undefined,
+      tls: false,
+      ca: undefined,
+      stats: false,
     });
   });
   const bad: [string[], RegExp][] = [
