@@ -6,7 +6,7 @@
  * @module
  */
 
-import { jpegSize, JpegSplitter } from "./framing.ts";
+import { Deframer, jpegSize, JpegSplitter } from "./framing.ts";
 
 const DIR = new URL(".", import.meta.url).pathname;
 
@@ -252,4 +252,103 @@ export async function fakeFfplay(bytes: number): Promise<FakeFfplay> {
     received: () => Deno.readFile(`${dir}/stdin`),
     remove: () => Deno.remove(dir, { recursive: true }),
   };
+}
+
+/** A frame as a {@linkcode RawViewer} received it. */
+export interface Received {
+  /** `performance.now()` on arrival. */
+  at: number;
+  /** The JPEG, capture stamp included. */
+  jpeg: Uint8Array;
+}
+
+/**
+ * A test viewer on a raw TCP (or TLS) connection: optionally sends a first
+ * line, then reads and deframes in the background.
+ */
+export class RawViewer {
+  readonly frames: Received[] = [];
+  /** Bytes received in all. */
+  bytes = 0;
+  /** Settles when the server closes the connection (or on `close()`). */
+  readonly ended: Promise<void>;
+  #conn: Deno.Conn;
+
+  private constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+    this.ended = this.#read();
+  }
+
+  /**
+   * Connects to `127.0.0.1:port`.
+   *
+   * @param port Server port.
+   * @param options `line` to send first; `caCert` to connect over TLS.
+   */
+  static async connect(
+    port: number,
+    options: { line?: string; caCert?: string } = {},
+  ): Promise<RawViewer> {
+    const conn = options.caCert
+      ? await Deno.connectTls({
+        hostname: "127.0.0.1",
+        port,
+        caCerts: [options.caCert],
+      })
+      : await Deno.connect({ hostname: "127.0.0.1", port });
+    if (options.line !== undefined) {
+      await conn.write(new TextEncoder().encode(options.line));
+    }
+    return new RawViewer(conn);
+  }
+
+  async #read(): Promise<void> {
+    const deframer = new Deframer();
+    try {
+      for await (const chunk of this.#conn.readable) {
+        this.bytes += chunk.length;
+        const at = performance.now();
+        for (const jpeg of deframer.push(chunk)) this.frames.push({ at, jpeg });
+      }
+    } catch {
+      // Closed by us or reset by the server: either way, ended.
+    }
+  }
+
+  /** Sends raw bytes to the server. */
+  async send(bytes: Uint8Array): Promise<void> {
+    await this.#conn.write(bytes);
+  }
+
+  /** Closes the connection and waits for the reader to stop. */
+  async close(): Promise<void> {
+    try {
+      this.#conn.close();
+    } catch {
+      // The readable stream closed it already.
+    }
+    await this.ended;
+  }
+}
+
+/**
+ * The JPEG without camwire's capture-stamp comment, for comparing frames.
+ *
+ * @param jpeg A stamped JPEG.
+ * @returns The bytes after the comment segment.
+ */
+export function unstamped(jpeg: Uint8Array): Uint8Array {
+  if (jpeg[2] !== 0xff || jpeg[3] !== 0xfe) return jpeg;
+  return jpeg.subarray(4 + ((jpeg[4]! << 8) | jpeg[5]!));
+}
+
+/**
+ * Reads a process's resident memory from /proc.
+ *
+ * @param pid Process id.
+ * @returns RSS in bytes.
+ */
+export function rssBytes(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  return Number(status.match(/VmRSS:\s+(\d+) kB/)![1]) * 1024;
 }
