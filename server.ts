@@ -19,6 +19,12 @@
 import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { HEADER_SIZE, jpegSize, JpegSplitter, stampFrame } from "./framing.ts";
+import {
+  type FrameHub,
+  type HttpFrontend,
+  type HubFrame,
+  serveHttp,
+} from "./http.ts";
 
 /** An operating system name as in `Deno.build.os`. */
 export type Os = typeof Deno.build.os;
@@ -156,6 +162,16 @@ export function parseDshowVideoDevices(stderr: string): string[] {
   return names;
 }
 
+/** Frames delivered and skipped, counted across viewers. */
+export interface DeliveryTotals {
+  /** Frames fully written. */
+  sent: number;
+  /** Frames a viewer never got because a newer one replaced them. */
+  skipped: number;
+  /** Bytes of the frames written. */
+  bytes: number;
+}
+
 /**
  * Sends frames to one peer, always the newest: while a write is in flight
  * a newer frame replaces the pending one, so at most one frame is in flight
@@ -181,6 +197,7 @@ export function parseDshowVideoDevices(stderr: string): string[] {
 export class LatestFrameSender {
   #write: (bytes: Uint8Array) => Promise<number>;
   #onError: (error: unknown) => void;
+  #totals: DeliveryTotals;
   #pending: Uint8Array | null = null;
   #busySince = 0;
   #failed = false;
@@ -192,13 +209,16 @@ export class LatestFrameSender {
   /**
    * @param write Writes some bytes, resolving to how many were written.
    * @param onError Called once when a write fails; later frames are ignored.
+   * @param totals Counters shared by many senders, also kept up to date.
    */
   constructor(
     write: (bytes: Uint8Array) => Promise<number>,
     onError: (error: unknown) => void,
+    totals: DeliveryTotals = { sent: 0, skipped: 0, bytes: 0 },
   ) {
     this.#write = write;
     this.#onError = onError;
+    this.#totals = totals;
   }
 
   /** `performance.now()` when the write in flight began, or 0 when idle. */
@@ -210,7 +230,10 @@ export class LatestFrameSender {
   offer(frame: Uint8Array): void {
     if (this.#failed) return;
     if (this.#busySince !== 0) {
-      if (this.#pending !== null) this.skipped++;
+      if (this.#pending !== null) {
+        this.skipped++;
+        this.#totals.skipped++;
+      }
       this.#pending = frame;
       return;
     }
@@ -224,6 +247,8 @@ export class LatestFrameSender {
         let n = 0;
         while (n < frame.length) n += await this.#write(frame.subarray(n));
         this.sent++;
+        this.#totals.sent++;
+        this.#totals.bytes += frame.length;
         frame = this.#pending;
         this.#pending = null;
         this.#busySince = frame === null ? 0 : performance.now();
@@ -270,6 +295,8 @@ export interface ServerOptions {
   sendBuffer?: number;
   /** Viewers must send `camwire <token>\n` first. @default {undefined} */
   token?: string | undefined;
+  /** Also serve HTTP (page, MJPEG, snapshot, stats) on this port. @default {undefined} */
+  httpPort?: number | undefined;
   /** PEM certificate and key: serve over TLS. @default {undefined} */
   tls?: { cert: string; key: string } | undefined;
   /** The ffmpeg program. @default {"ffmpeg"} */
@@ -290,6 +317,8 @@ export interface CamwireServer {
   readonly viewers: number;
   /** Frames captured so far. */
   readonly framesIn: number;
+  /** The HTTP port, when `httpPort` was given. */
+  readonly httpPort: number | undefined;
   /** Process id of the current ffmpeg, if one runs. */
   readonly ffmpegPid: number | undefined;
   /**
@@ -432,6 +461,13 @@ const HEALTHY_MS = 60_000;
 /** How often the "no signal" placeholder is sent while there is no capture. */
 const PLACEHOLDER_INTERVAL_MS = 1000;
 
+/**
+ * Where the capture stands: `live` (frames flow), `restarting` (a new
+ * ffmpeg is starting) or `placeholder` (none runs: waiting out the backoff,
+ * viewers see the "no signal" frame).
+ */
+export type CaptureState = "live" | "restarting" | "placeholder";
+
 /** How {@linkcode CaptureSupervisor} gets its ffmpeg and reports. */
 interface SupervisorOptions {
   ffmpeg: string;
@@ -478,9 +514,10 @@ class CaptureSupervisor {
     return this.#capture?.pid;
   }
 
-  /** True while frames flow (not restarting). */
-  get live(): boolean {
-    return this.#lostAt === 0;
+  /** See {@linkcode CaptureState}. */
+  get state(): CaptureState {
+    if (this.#lostAt === 0) return "live";
+    return this.#capture === null ? "placeholder" : "restarting";
   }
 
   /**
@@ -644,13 +681,18 @@ class Viewer {
   readonly sender: LatestFrameSender;
   #closed = false;
 
-  constructor(conn: Deno.Conn, onGone: (viewer: Viewer) => void) {
+  constructor(
+    conn: Deno.Conn,
+    onGone: (viewer: Viewer) => void,
+    totals: DeliveryTotals,
+  ) {
     this.conn = conn;
     const addr = conn.remoteAddr as Deno.NetAddr;
     this.name = `${addr.hostname}:${addr.port}`;
     this.sender = new LatestFrameSender(
       (bytes) => conn.write(bytes),
       () => onGone(this),
+      totals,
     );
   }
 
@@ -684,24 +726,39 @@ export function wallClockMs(): number {
 }
 
 /**
- * Fans each captured frame out: TCP viewers get the wire frame, sinks that
- * take bare JPEGs (the preview) a view of it without the header. Both are
- * built once per frame and shared.
+ * Fans each captured frame out: TCP viewers get the wire frame; sinks that
+ * take bare JPEGs (the preview) and HTTP viewers a view of it without the
+ * header. It is built once per frame and shared, never copied per viewer.
  */
 class Broadcaster {
   readonly viewers = new Set<Viewer>();
   readonly jpegSinks = new Set<LatestFrameSender>();
+  readonly totals: DeliveryTotals = { sent: 0, skipped: 0, bytes: 0 };
   /** The newest wire frame (header + stamped JPEG). */
   latest: Uint8Array | null = null;
+  /** The newest frame for the HTTP side. */
+  current: HubFrame | null = null;
   framesIn = 0;
+  #waiters: ((frame: HubFrame) => void)[] = [];
 
   publish(jpeg: Uint8Array): void {
     const frame = stampFrame(jpeg, wallClockMs());
     const bare = frame.subarray(HEADER_SIZE);
     this.latest = frame;
     this.framesIn++;
+    this.current = { seq: this.framesIn, jpeg: bare };
     for (const viewer of this.viewers) viewer.sender.offer(frame);
     for (const sink of this.jpegSinks) sink.offer(bare);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake(this.current);
+  }
+
+  /** Resolves with the first frame whose `seq` is above `seq`. */
+  next(seq: number): Promise<HubFrame> {
+    const current = this.current;
+    if (current !== null && current.seq > seq) return Promise.resolve(current);
+    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 }
 
@@ -861,13 +918,23 @@ export async function startServer(
     listener.close();
     throw error;
   }
-  const server = new Server(listener, broadcaster, supervisor, {
-    sourceName: describeSource(source.kind, source.input),
-    clientTimeoutMs: options.clientTimeoutMs ?? 10_000,
-    maxClients: options.maxClients ?? 1000,
-    token: options.token,
-    log,
-  });
+  let server: Server;
+  try {
+    server = new Server(listener, broadcaster, supervisor, {
+      http: options.httpPort === undefined
+        ? undefined
+        : { hostname: host, port: options.httpPort, tls: options.tls },
+      sourceName: describeSource(source.kind, source.input),
+      clientTimeoutMs: options.clientTimeoutMs ?? 10_000,
+      maxClients: options.maxClients ?? 1000,
+      token: options.token,
+      log,
+    });
+  } catch (error) {
+    await supervisor.stop();
+    listener.close();
+    throw listenError(error, host, options.httpPort ?? 0);
+  }
   if (options.preview) server.startPreview(options.ffplay ?? "ffplay");
   return server;
 }
@@ -1008,7 +1075,26 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
+/** The numbers of `GET /stats`. */
+export interface ServerStats {
+  uptimeSeconds: number;
+  /** e.g. `test pattern (testsrc2)`. */
+  source: string;
+  /** See {@linkcode CaptureState}. */
+  state: CaptureState;
+  /** Frames captured in the last second. */
+  fpsIn: number;
+  framesIn: number;
+  viewers: { tcp: number; http: number };
+  framesSent: number;
+  framesSkipped: number;
+  kbitPerSecondOut: number;
+}
+
 interface ServerSettings {
+  http:
+    | { hostname: string; port: number; tls: ServerOptions["tls"] }
+    | undefined;
   sourceName: string;
   clientTimeoutMs: number;
   maxClients: number;
@@ -1016,21 +1102,30 @@ interface ServerSettings {
   log: (line: string) => void;
 }
 
+/** How often the server logs its numbers. */
+const STATUS_EVERY_S = 10;
+
 class Server implements CamwireServer {
   readonly addr: Deno.NetAddr;
   readonly sourceName: string;
   readonly done: Promise<void>;
+  /** The HTTP side, when `--http-port` is given. */
+  readonly http: HttpFrontend | null = null;
   #listener: Deno.Listener;
   #broadcaster: Broadcaster;
   #supervisor: CaptureSupervisor;
   #settings: ServerSettings;
   #log: (line: string) => void;
-  /** Connections not yet viewers (waiting for their token) and viewers. */
+  /** Connections holding a slot under --max-clients (TCP and HTTP). */
   #connections = 0;
   #closing: Promise<void> | null = null;
   #preview: { child: Deno.ChildProcess; sink: LatestFrameSender } | null = null;
   #accepting: Promise<void>;
-  #sweeper: Timer;
+  #ticker: Timer;
+  #startedAt = performance.now();
+  /** Per-second rates, and the counts they were last computed from. */
+  #rates = { fpsIn: 0, kbitOut: 0, framesIn: 0, bytes: 0, ticks: 0 };
+  #lastStatus = { framesIn: 0, sent: 0, skipped: 0, bytes: 0 };
 
   constructor(
     listener: Deno.Listener,
@@ -1046,21 +1141,108 @@ class Server implements CamwireServer {
     this.sourceName = settings.sourceName;
     this.#log = settings.log;
     this.#accepting = this.#acceptLoop();
-    this.#sweeper = setInterval(() => this.#dropStalledViewers(), 1000);
+    this.#ticker = setInterval(() => this.#tick(), 1000);
+    if (settings.http) {
+      this.http = serveHttp(this.#hub(), {
+        ...settings.http,
+        token: settings.token,
+        clientTimeoutMs: settings.clientTimeoutMs,
+        tcpPort: this.addr.port,
+        log: settings.log,
+        tokenEquals: constantTimeEqual,
+      });
+    }
     this.done = supervisor.ended.finally(() => this.close());
     this.done.catch(() => {}); // observed by whoever awaits it
   }
 
   get viewers(): number {
-    return this.#broadcaster.viewers.size;
+    return this.#broadcaster.viewers.size + (this.http?.viewers ?? 0);
   }
 
   get framesIn(): number {
     return this.#broadcaster.framesIn;
   }
 
+  get httpPort(): number | undefined {
+    return this.http?.port;
+  }
+
   get ffmpegPid(): number | undefined {
     return this.#supervisor.pid;
+  }
+
+  /** What the HTTP side reads and counts through. */
+  #hub(): FrameHub {
+    const broadcaster = this.#broadcaster;
+    return {
+      get current() {
+        return broadcaster.current;
+      },
+      next: (seq) => broadcaster.next(seq),
+      stats: () => this.stats(),
+      viewerCount: () => this.viewers,
+      admit: (name) => this.#takeSlot(name) ? () => this.#connections-- : null,
+      count: (skipped, bytes) => {
+        broadcaster.totals.sent++;
+        broadcaster.totals.skipped += skipped;
+        broadcaster.totals.bytes += bytes;
+      },
+    };
+  }
+
+  /** The numbers of `/stats`. */
+  stats(): ServerStats {
+    const totals = this.#broadcaster.totals;
+    return {
+      uptimeSeconds: (performance.now() - this.#startedAt) / 1000,
+      source: this.sourceName,
+      state: this.#supervisor.state,
+      fpsIn: this.#rates.fpsIn,
+      framesIn: this.#broadcaster.framesIn,
+      viewers: {
+        tcp: this.#broadcaster.viewers.size,
+        http: this.http?.viewers ?? 0,
+      },
+      framesSent: totals.sent,
+      framesSkipped: totals.skipped,
+      kbitPerSecondOut: this.#rates.kbitOut,
+    };
+  }
+
+  /** Once a second: drop stalled viewers, update rates, log now and then. */
+  #tick(): void {
+    this.#dropStalledViewers();
+    const rates = this.#rates;
+    const framesIn = this.#broadcaster.framesIn;
+    const bytes = this.#broadcaster.totals.bytes;
+    rates.fpsIn = framesIn - rates.framesIn;
+    rates.kbitOut = (bytes - rates.bytes) * 8 / 1000;
+    rates.framesIn = framesIn;
+    rates.bytes = bytes;
+    if (++rates.ticks % STATUS_EVERY_S === 0) this.#logStatus();
+  }
+
+  #logStatus(): void {
+    const totals = this.#broadcaster.totals;
+    const last = this.#lastStatus;
+    const s = STATUS_EVERY_S;
+    const fpsIn = (this.#broadcaster.framesIn - last.framesIn) / s;
+    const viewers = this.viewers;
+    const fpsOut = viewers === 0 ? 0 : (totals.sent - last.sent) / s / viewers;
+    const kbit = Math.round((totals.bytes - last.bytes) * 8 / 1000 / s);
+    this.#log(
+      `camwire: ${viewers} viewers, ${fpsIn.toFixed(1)} fps in, ` +
+        `${fpsOut.toFixed(1)} fps out per viewer, ${kbit} kbit/s out, ` +
+        `${totals.skipped - last.skipped} frames skipped for slow viewers ` +
+        `(last ${s} s)`,
+    );
+    this.#lastStatus = {
+      framesIn: this.#broadcaster.framesIn,
+      sent: totals.sent,
+      skipped: totals.skipped,
+      bytes: totals.bytes,
+    };
   }
 
   async #acceptLoop(): Promise<void> {
@@ -1079,17 +1261,23 @@ class Server implements CamwireServer {
     }
   }
 
+  /** Takes a slot under --max-clients, or logs the refusal. */
+  #takeSlot(name: string): boolean {
+    const max = this.#settings.maxClients;
+    if (this.#connections >= max) {
+      this.#log(
+        `camwire: viewer ${name} refused: ${max} connections already (--max-clients)`,
+      );
+      return false;
+    }
+    this.#connections++;
+    return true;
+  }
+
   async #admit(conn: Deno.Conn): Promise<void> {
     const { hostname, port } = conn.remoteAddr as Deno.NetAddr;
     const name = `${hostname}:${port}`;
-    if (this.#connections >= this.#settings.maxClients) {
-      closeQuietly(conn);
-      this.#log(
-        `camwire: viewer ${name} refused: ${this.#settings.maxClients} connections already (--max-clients)`,
-      );
-      return;
-    }
-    this.#connections++;
+    if (!this.#takeSlot(name)) return closeQuietly(conn);
     try {
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       const input = new ViewerInput(conn);
@@ -1105,12 +1293,10 @@ class Server implements CamwireServer {
       const viewer = new Viewer(
         conn,
         (v) => this.#removeViewer(v, "connection lost"),
+        this.#broadcaster.totals,
       );
-      const viewers = this.#broadcaster.viewers;
-      viewers.add(viewer);
-      this.#log(
-        `camwire: viewer ${name} connected (${viewers.size} watching)`,
-      );
+      this.#broadcaster.viewers.add(viewer);
+      this.#log(`camwire: viewer ${name} connected (${this.viewers} watching)`);
       if (this.#broadcaster.latest) {
         viewer.sender.offer(this.#broadcaster.latest);
       }
@@ -1136,11 +1322,10 @@ class Server implements CamwireServer {
 
   #removeViewer(viewer: Viewer, reason: string): void {
     viewer.close();
-    const viewers = this.#broadcaster.viewers;
-    if (!viewers.delete(viewer)) return;
+    if (!this.#broadcaster.viewers.delete(viewer)) return;
     if (this.#closing) return;
     this.#log(
-      `camwire: viewer ${viewer.name} left: ${reason} (${viewers.size} watching)`,
+      `camwire: viewer ${viewer.name} left: ${reason} (${this.viewers} watching)`,
     );
   }
 
@@ -1197,8 +1382,9 @@ class Server implements CamwireServer {
   }
 
   async #shutdown(): Promise<void> {
-    clearInterval(this.#sweeper);
+    clearInterval(this.#ticker);
     closeQuietly(this.#listener);
+    await this.http?.close();
     await this.#accepting;
     for (const viewer of this.#broadcaster.viewers) viewer.close();
     this.#broadcaster.viewers.clear();
@@ -1373,6 +1559,8 @@ OPTIONS:
   --fps <N>               Frames per second of the camera or test pattern (default 30)
   --quality <Q>           JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5)
   --preview               Also show the frames being sent in an ffplay window
+  --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
+                          browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
 
 FAULTS:
   --stall-timeout <S>     Restart ffmpeg when no frame came for S seconds (default 3)
@@ -1404,6 +1592,7 @@ interface Flags {
   fps: number;
   quality: number;
   preview: boolean;
+  httpPort: number | undefined;
   stallTimeoutMs: number;
   exitOnSourceEnd: boolean;
   clientTimeoutMs: number;
@@ -1523,6 +1712,7 @@ export function parseServerFlags(
         fps: { type: "string", default: "30" },
         quality: { type: "string", default: "5" },
         preview: { type: "boolean", default: false },
+        "http-port": { type: "string" },
         "stall-timeout": { type: "string", default: "3" },
         "exit-on-source-end": { type: "boolean", default: false },
         "client-timeout": { type: "string", default: "10" },
@@ -1559,6 +1749,9 @@ export function parseServerFlags(
     fps: intFlag("fps", values.fps, [1, 240]),
     quality: intFlag("quality", values.quality, [2, 31]),
     preview: values.preview,
+    httpPort: values["http-port"] === undefined
+      ? undefined
+      : intFlag("http-port", values["http-port"], [0, 65535]),
     stallTimeoutMs: secondsFlag("stall-timeout", values["stall-timeout"], [
       0.1,
       3600,
@@ -1635,11 +1828,21 @@ async function main(): Promise<void> {
     stopping = false;
     await stop();
   }
-  const scheme = flags.cert ? "tls" : "tcp";
-  for (const address of reachableAddresses(flags.host, networkInterfaces())) {
+  const secure = flags.cert !== undefined;
+  const addresses = reachableAddresses(flags.host, networkInterfaces());
+  for (const address of addresses) {
+    const scheme = secure ? "tls" : "tcp";
     console.error(
       `camwire: streaming on ${scheme}://${address}:${server.addr.port}`,
     );
+  }
+  if (server.httpPort !== undefined) {
+    for (const address of addresses) {
+      const scheme = secure ? "https" : "http";
+      console.error(
+        `camwire: web page on ${scheme}://${address}:${server.httpPort}/`,
+      );
+    }
   }
   console.error(`camwire: source: ${server.sourceName}`);
   if (flags.token === undefined && flags.host !== "127.0.0.1") {

@@ -151,6 +151,7 @@ Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t
       fps: 30,
       quality: 5,
       preview: false,
+      httpPort: undefined,
       stallTimeoutMs: 3000,
       exitOnSourceEnd: false,
       clientTimeoutMs: 10_000,

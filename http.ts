@@ -1,0 +1,375 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * camwire's optional HTTP side (`server.ts --http-port`): the same shared
+ * frames as the TCP port, for browsers, VLC, ffplay and OpenCV.
+ *
+ * - `GET /` — a self-contained page: the live picture and live numbers.
+ * - `GET /stream.mjpg` — `multipart/x-mixed-replace` MJPEG, newest frame first.
+ * - `GET /snapshot.jpg` — the newest frame.
+ * - `GET /stats` — JSON numbers.
+ *
+ * @module
+ */
+
+/** Multipart boundary of `/stream.mjpg`. */
+export const BOUNDARY = "camwireframe";
+
+/** One published frame, as the HTTP side sees it. */
+export interface HubFrame {
+  /** Increases by one per published frame. */
+  seq: number;
+  /** The JPEG (capture stamp included). */
+  jpeg: Uint8Array<ArrayBuffer>;
+}
+
+/** What the HTTP side needs from the server. */
+export interface FrameHub {
+  /** The newest frame, or `null` before the first. */
+  readonly current: HubFrame | null;
+  /** Resolves with the first frame whose `seq` is above `seq`. */
+  next(seq: number): Promise<HubFrame>;
+  /** The server's numbers for `/stats`. */
+  stats(): object;
+  /**
+   * Asks for a viewer slot under `--max-clients`.
+   *
+   * @returns A release function, or `null` when the server is full.
+   */
+  admit(name: string): (() => void) | null;
+  /** Viewers of every kind, for log lines. */
+  viewerCount(): number;
+  /** Counts a frame sent to a viewer, after `skipped` it never got. */
+  count(skipped: number, bytes: number): void;
+}
+
+/** Options of {@linkcode serveHttp}. */
+export interface HttpOptions {
+  hostname: string;
+  port: number;
+  /** Required as `Authorization: Bearer` or `?token=`, when set. */
+  token: string | undefined;
+  tls: { cert: string; key: string } | undefined;
+  /** Drop a stream viewer that has taken no frame for this long, in ms. */
+  clientTimeoutMs: number;
+  /** The TCP port, for the page's command line. */
+  tcpPort: number;
+  log: (line: string) => void;
+  /** Compares tokens in constant time. */
+  tokenEquals: (a: string, b: string) => boolean;
+}
+
+/** The running HTTP side. */
+export interface HttpFrontend {
+  readonly port: number;
+  /** Number of `/stream.mjpg` viewers. */
+  readonly viewers: number;
+  /** Stops serving and ends every stream. */
+  close(): Promise<void>;
+}
+
+const NO_CACHE = {
+  "cache-control": "no-store, no-cache, must-revalidate",
+  pragma: "no-cache",
+};
+
+const CRLF = new TextEncoder().encode("\r\n");
+
+/** The bytes that open one multipart part: boundary and headers. */
+export function partHeader(jpegLength: number): Uint8Array {
+  return new TextEncoder().encode(
+    `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpegLength}\r\n\r\n`,
+  );
+}
+
+/**
+ * Serves the HTTP side with `Deno.serve`.
+ *
+ * @param hub The server's frames and numbers.
+ * @param options Address, token, TLS and limits.
+ * @returns The running frontend.
+ */
+export function serveHttp(hub: FrameHub, options: HttpOptions): HttpFrontend {
+  const streams = new Set<MjpegStream>();
+  const handler = (request: Request, info: Deno.ServeHandlerInfo) =>
+    route(request, info, hub, options, streams);
+  const serveOptions = {
+    hostname: options.hostname,
+    port: options.port,
+    onListen: () => {},
+    ...(options.tls ?? {}),
+  };
+  const server = Deno.serve(serveOptions, handler);
+  const sweeper = setInterval(() => {
+    const now = performance.now();
+    for (const stream of streams) stream.dropIfStalled(now);
+  }, 1000);
+  return {
+    port: server.addr.port,
+    get viewers() {
+      return streams.size;
+    },
+    async close() {
+      clearInterval(sweeper);
+      for (const stream of streams) stream.end("server stopping");
+      await server.shutdown();
+    },
+  };
+}
+
+function route(
+  request: Request,
+  info: Deno.ServeHandlerInfo,
+  hub: FrameHub,
+  options: HttpOptions,
+  streams: Set<MjpegStream>,
+): Response {
+  const url = new URL(request.url);
+  const paths = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
+  if (!paths.includes(url.pathname)) return text(404, "Not found");
+  if (request.method !== "GET" && request.method !== "HEAD") {
+    return text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
+  }
+  if (options.token !== undefined && !authorized(request, url, options)) {
+    return text(
+      401,
+      "Unauthorized: send the token as a Bearer token or ?token=",
+      {
+        "www-authenticate": 'Bearer realm="camwire"',
+      },
+    );
+  }
+  const head = request.method === "HEAD";
+  switch (url.pathname) {
+    case "/":
+      return new Response(head ? null : page(url, options), {
+        headers: { "content-type": "text/html; charset=utf-8", ...NO_CACHE },
+      });
+    case "/stats":
+      return Response.json(hub.stats(), { headers: NO_CACHE });
+    case "/snapshot.jpg": {
+      const frame = hub.current;
+      if (frame === null) {
+        return text(503, "No frame yet: the capture is starting", {
+          "retry-after": "1",
+        });
+      }
+      return new Response(head ? null : frame.jpeg, {
+        headers: { "content-type": "image/jpeg", ...NO_CACHE },
+      });
+    }
+    default:
+      return streamResponse(info, hub, options, streams, head);
+  }
+}
+
+function streamResponse(
+  info: Deno.ServeHandlerInfo,
+  hub: FrameHub,
+  options: HttpOptions,
+  streams: Set<MjpegStream>,
+  head: boolean,
+): Response {
+  const headers = {
+    "content-type": `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+    ...NO_CACHE,
+  };
+  if (head) return new Response(null, { headers });
+  const addr = info.remoteAddr as Deno.NetAddr;
+  const name = `${addr.hostname}:${addr.port}`;
+  const release = hub.admit(`http ${name}`);
+  if (release === null) return text(503, "Too many viewers (--max-clients)");
+  const stream = new MjpegStream(hub, options, name, () => {
+    streams.delete(stream);
+    release();
+  });
+  streams.add(stream);
+  options.log(
+    `camwire: http viewer ${name} connected (${hub.viewerCount()} watching)`,
+  );
+  // Settles (or rejects) when the response is over: the viewer has gone.
+  info.completed.catch(() => {}).finally(() => stream.end("disconnected"));
+  return new Response(stream.body, { headers });
+}
+
+function authorized(
+  request: Request,
+  url: URL,
+  options: HttpOptions,
+): boolean {
+  const bearer = request.headers.get("authorization")?.match(
+    /^Bearer\s+(\S+)$/i,
+  )?.[1];
+  const given = bearer ?? url.searchParams.get("token") ?? "";
+  return options.tokenEquals(given, options.token!);
+}
+
+function text(
+  status: number,
+  body: string,
+  headers: Record<string, string> = {},
+): Response {
+  return new Response(body + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8", ...headers },
+  });
+}
+
+/**
+ * One `/stream.mjpg` viewer. The body stream is pulled by Deno's HTTP
+ * writer only when the socket can take more, so a slow viewer's pull comes
+ * late and gets the newest frame then: the frames in between are skipped,
+ * never queued (latest-frame-wins, as for TCP viewers).
+ */
+class MjpegStream {
+  readonly body: ReadableStream<Uint8Array>;
+  #hub: FrameHub;
+  #options: HttpOptions;
+  #name: string;
+  #onEnd: () => void;
+  #lastSeq = 0;
+  /** When the writer last asked for a frame while one was waiting. */
+  #waitingSince = 0;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #ended = false;
+
+  constructor(
+    hub: FrameHub,
+    options: HttpOptions,
+    name: string,
+    onEnd: () => void,
+  ) {
+    this.#hub = hub;
+    this.#options = options;
+    this.#name = name;
+    this.#onEnd = onEnd;
+    this.#lastSeq = (hub.current?.seq ?? 1) - 1; // start with the newest
+    this.body = new ReadableStream<Uint8Array>({
+      start: (controller) => {
+        this.#controller = controller;
+      },
+      pull: () => this.#pull(),
+      cancel: () => this.end("disconnected"),
+    }, { highWaterMark: 0 });
+  }
+
+  async #pull(): Promise<void> {
+    if (this.#ended) return;
+    this.#waitingSince = 0;
+    const frame = await this.#hub.next(this.#lastSeq);
+    if (this.#ended) return;
+    const skipped = this.#lastSeq === 0 ? 0 : frame.seq - this.#lastSeq - 1;
+    this.#lastSeq = frame.seq;
+    // Three shared buffers per frame: no copy of the JPEG per viewer.
+    this.#controller.enqueue(partHeader(frame.jpeg.length));
+    this.#controller.enqueue(frame.jpeg);
+    this.#controller.enqueue(CRLF);
+    this.#hub.count(skipped, frame.jpeg.length);
+    this.#waitingSince = performance.now();
+  }
+
+  /** Ends a viewer whose writer has not asked for a frame for too long. */
+  dropIfStalled(now: number): void {
+    const since = this.#waitingSince;
+    if (since !== 0 && now - since > this.#options.clientTimeoutMs) {
+      const seconds = (this.#options.clientTimeoutMs / 1000).toFixed(1);
+      this.end(`dropped: a frame took over ${seconds} s to send`);
+    }
+  }
+
+  /**
+   * Ends the stream. A viewer that is still connected (stalled, or the
+   * server stopping) has its response aborted; for one that has gone
+   * there is nothing left to abort.
+   */
+  end(reason: string): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    try {
+      if (reason === "disconnected") this.#controller.close();
+      else this.#controller.error(new Error(reason));
+    } catch {
+      // Already closed.
+    }
+    this.#onEnd();
+    this.#options.log(
+      `camwire: http viewer ${this.#name} left: ${reason} (${this.#hub.viewerCount()} watching)`,
+    );
+  }
+}
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The viewer page: no external assets, numbers refreshed every second. */
+function page(url: URL, options: HttpOptions): string {
+  const token = url.searchParams.get("token");
+  const query = token === null ? "" : `?token=${encodeURIComponent(token)}`;
+  const host = url.hostname;
+  const command =
+    `deno run -A client.ts --host ${host} --port ${options.tcpPort}` +
+    (options.tls ? " --tls" : "") + (options.token ? " --token …" : "");
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>camwire ${escapeHtml(url.host)}</title>
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #111; color: #ddd; }
+  main { max-width: 960px; margin: 0 auto; padding: 16px; }
+  img { width: 100%; image-rendering: auto; background: #000; display: block; }
+  code { background: #222; padding: 2px 6px; border-radius: 4px; }
+  dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; }
+  dt { color: #888; }
+</style>
+</head>
+<body>
+<main>
+  <h1>camwire <small>${escapeHtml(url.host)}</small></h1>
+  <img id="live" src="/stream.mjpg${
+    escapeHtml(query)
+  }" alt="live camera stream">
+  <p>TCP viewers: <code>${escapeHtml(command)}</code></p>
+  <dl id="stats">
+    <dt>source</dt><dd id="source">…</dd>
+    <dt>viewers</dt><dd id="viewers">…</dd>
+    <dt>frames per second</dt><dd id="fps">…</dd>
+    <dt>sent</dt><dd id="kbps">…</dd>
+    <dt>latency</dt><dd id="latency">…</dd>
+    <dt>uptime</dt><dd id="uptime">…</dd>
+  </dl>
+</main>
+<script>
+const query = ${JSON.stringify(query)};
+const show = (id, value) => { document.getElementById(id).textContent = value; };
+function readStamp(bytes) {
+  if (bytes[2] !== 0xff || bytes[3] !== 0xfe) return undefined;
+  const end = 4 + ((bytes[4] << 8) | bytes[5]);
+  const text = new TextDecoder().decode(bytes.subarray(6, end));
+  return text.startsWith("camwire t=") ? Number(text.slice(10)) : undefined;
+}
+async function refresh() {
+  try {
+    const stats = await (await fetch("/stats" + query)).json();
+    show("source", stats.source + " (" + stats.state + ")");
+    show("viewers", stats.viewers.tcp + " tcp, " + stats.viewers.http + " http");
+    show("fps", stats.fpsIn.toFixed(1) + " captured");
+    show("kbps", Math.round(stats.kbitPerSecondOut) + " kbit/s, " +
+      stats.framesSent + " frames (" + stats.framesSkipped + " skipped for slow viewers)");
+    show("uptime", Math.round(stats.uptimeSeconds) + " s");
+    const snapshot = new Uint8Array(await (await fetch("/snapshot.jpg" + query)).arrayBuffer());
+    const stamp = readStamp(snapshot);
+    show("latency", stamp === undefined ? "no capture stamp"
+      : (Date.now() - stamp).toFixed(0) + " ms from capture to this page (snapshot)");
+  } catch (error) {
+    show("source", "server unreachable: " + error.message);
+  }
+}
+refresh();
+setInterval(refresh, 1000);
+</script>
+</body>
+</html>
+`;
+}
