@@ -38,6 +38,8 @@ export interface FrameHub {
   admit(name: string): (() => void) | null;
   /** Viewers of every kind, for log lines. */
   viewerCount(): number;
+  /** Called after a stream viewer came or went. */
+  viewersChanged(): void;
   /** Counts a frame sent to a viewer, after `skipped` it never got. */
   count(skipped: number, bytes: number): void;
 }
@@ -181,8 +183,10 @@ function streamResponse(
   const stream = new MjpegStream(hub, options, name, () => {
     streams.delete(stream);
     release();
+    hub.viewersChanged();
   });
   streams.add(stream);
+  hub.viewersChanged();
   options.log(
     `camwire: http viewer ${name} connected (${hub.viewerCount()} watching)`,
   );

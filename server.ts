@@ -16,6 +16,7 @@
  * @module
  */
 
+import dgram from "node:dgram";
 import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { HEADER_SIZE, jpegSize, JpegSplitter, stampFrame } from "./framing.ts";
@@ -48,6 +49,11 @@ export interface CaptureOptions {
   os: Os;
   /** Start a file source over when it ends. @default {true} */
   loop?: boolean;
+  /**
+   * Local relay addresses (`udp://127.0.0.1:PORT`) that also get the
+   * capture as H.264 in MPEG-TS, one per publish target. @default {[]}
+   */
+  relays?: string[];
 }
 
 /**
@@ -121,7 +127,67 @@ export function captureArgs(options: CaptureOptions): string[] {
   args.push(...words("-an -threads 1 -vf"), `scale=${width}:-2`);
   args.push(...words("-c:v mjpeg -q:v"), String(quality));
   args.push(...words("-f mjpeg -flush_packets 1 pipe:1"));
+  const relays = options.relays ?? [];
+  if (relays.length > 0) args.push(...h264Output(width, relays));
   return args;
+}
+
+/**
+ * The second output of a publishing capture: H.264 for a media server
+ * (fast, no B-frames, a keyframe every second so a new watcher starts
+ * within a second), through the tee muxer to a local UDP relay per target.
+ * UDP never fails to send, and `onfail=ignore` keeps ffmpeg going anyway:
+ * so a publish target that goes away can never stop the local stream.
+ */
+function h264Output(width: number, relays: string[]): string[] {
+  const slaves = relays.map((url) => `[f=mpegts:onfail=ignore]${url}`);
+  return [
+    ...words("-map 0:v -vf"),
+    `scale=${width}:-2`,
+    ...words("-c:v libx264 -preset ultrafast -tune zerolatency"),
+    ...words("-pix_fmt yuv420p -force_key_frames expr:gte(t,n_forced*1)"),
+    ...words("-f tee"),
+    slaves.join("|"),
+  ];
+}
+
+/**
+ * The container a publish URL needs, by its scheme.
+ *
+ * @param url `rtmp://`, `rtmps://`, `rtsp://` or `srt://` address.
+ * @returns ffmpeg's format name, or `undefined` for another scheme.
+ */
+export function publishFormat(url: string): string | undefined {
+  const scheme = url.slice(0, url.indexOf("://")).toLowerCase();
+  const formats: Record<string, string> = {
+    rtmp: "flv",
+    rtmps: "flv",
+    rtsp: "rtsp",
+    srt: "mpegts",
+  };
+  return Object.hasOwn(formats, scheme) ? formats[scheme] : undefined;
+}
+
+/**
+ * ffmpeg's arguments for the relay that forwards one publish target's
+ * H.264 from the capture's local UDP output, without re-encoding.
+ *
+ * @param relay The local UDP address the capture sends to.
+ * @param url The media server's address.
+ * @returns ffmpeg's argument list.
+ */
+export function relayArgs(relay: string, url: string): string[] {
+  return [
+    ...words("-hide_banner -loglevel error -nostdin -progress pipe:1"),
+    // Keyframes come every second: 1.5 s of probing always sees one,
+    // where ffmpeg's default 5 s would delay every (re)connection.
+    ...words("-fflags nobuffer -analyzeduration 1500000"),
+    ...words("-f mpegts -i"),
+    `${relay}?overrun_nonfatal=1&fifo_size=65536`,
+    ...words("-c copy -f"),
+    publishFormat(url) ?? "flv",
+    url,
+  ];
 }
 
 /** Splits a run of space-separated arguments, which never contain spaces. */
@@ -295,6 +361,18 @@ export interface ServerOptions {
   sendBuffer?: number;
   /** Viewers must send `camwire <token>\n` first. @default {undefined} */
   token?: string | undefined;
+  /**
+   * Also send the capture, as H.264, to these media servers (`rtmp://`,
+   * `rtmps://`, `rtsp://`, `srt://`). @default {[]}
+   */
+  publish?: string[];
+  /**
+   * Run ffmpeg only while someone watches: start it for the first viewer,
+   * stop it `idleStopMs` after the last one left. @default {false}
+   */
+  onDemand?: boolean;
+  /** See `onDemand`. @default {5000} */
+  idleStopMs?: number;
   /** Also serve HTTP (page, MJPEG, snapshot, stats) on this port. @default {undefined} */
   httpPort?: number | undefined;
   /** PEM certificate and key: serve over TLS. @default {undefined} */
@@ -458,15 +536,18 @@ const FIRST_BACKOFF_MS = 500;
 const MAX_BACKOFF_MS = 5000;
 /** A capture that ran this long was healthy: the next failure starts over. */
 const HEALTHY_MS = 60_000;
+/** How long an ffmpeg exit waits before it counts as a capture fault. */
+const EXIT_GRACE_MS = 100;
 /** How often the "no signal" placeholder is sent while there is no capture. */
 const PLACEHOLDER_INTERVAL_MS = 1000;
 
 /**
  * Where the capture stands: `live` (frames flow), `restarting` (a new
- * ffmpeg is starting) or `placeholder` (none runs: waiting out the backoff,
- * viewers see the "no signal" frame).
+ * ffmpeg is starting), `placeholder` (none runs: waiting out the backoff,
+ * viewers see the "no signal" frame) or `idle` (`--on-demand` and nobody
+ * watches: ffmpeg is off).
  */
-export type CaptureState = "live" | "restarting" | "placeholder";
+export type CaptureState = "live" | "restarting" | "placeholder" | "idle";
 
 /** How {@linkcode CaptureSupervisor} gets its ffmpeg and reports. */
 interface SupervisorOptions {
@@ -495,6 +576,7 @@ class CaptureSupervisor {
   #lostAt = 0;
   #backoffMs = FIRST_BACKOFF_MS;
   #stopped = false;
+  #paused = false;
   #timers: Timer[] = [];
   #restartTimer: Timer | undefined;
   #noSignalTimer: Timer | undefined;
@@ -516,6 +598,7 @@ class CaptureSupervisor {
 
   /** See {@linkcode CaptureState}. */
   get state(): CaptureState {
+    if (this.#paused) return "idle";
     if (this.#lostAt === 0) return "live";
     return this.#capture === null ? "placeholder" : "restarting";
   }
@@ -546,7 +629,11 @@ class CaptureSupervisor {
     });
     this.#capture = capture;
     this.#startedAt = this.#lastFrameAt = performance.now();
-    capture.ended.then((status) => this.#onExit(capture, status));
+    // A moment's grace: on Ctrl-C the terminal signals ffmpeg too, and its
+    // exit must not be taken for a fault before the server sees the signal.
+    capture.ended.then((status) =>
+      setTimeout(() => this.#onExit(capture, status), EXIT_GRACE_MS)
+    );
     return capture;
   }
 
@@ -595,6 +682,26 @@ class CaptureSupervisor {
       this.#restartTimer = undefined;
       if (!this.#stopped) this.#launch();
     }, delay);
+  }
+
+  /** Ends ffmpeg and keeps it ended until {@linkcode resume}: nobody watches. */
+  async pause(): Promise<void> {
+    if (this.#paused || this.#stopped) return;
+    this.#paused = true;
+    clearInterval(this.#noSignalTimer);
+    clearTimeout(this.#restartTimer);
+    this.#lostAt = 0;
+    this.#backoffMs = FIRST_BACKOFF_MS;
+    const capture = this.#capture;
+    this.#capture = null; // so that its exit is not taken for a fault
+    await capture?.stop();
+  }
+
+  /** Starts ffmpeg again after {@linkcode pause}. */
+  resume(): void {
+    if (!this.#paused || this.#stopped) return;
+    this.#paused = false;
+    this.#launch();
   }
 
   #recovered(): void {
@@ -661,6 +768,120 @@ async function makePlaceholder(
     }
   }
   return undefined;
+}
+
+/**
+ * Publishes to one media server: runs the relay ffmpeg that forwards the
+ * capture's H.264 to it, and restarts it with backoff (0.5 s doubling to
+ * 5 s) whenever it fails, logging each failure and each recovery. The
+ * capture itself never notices.
+ */
+class Publisher {
+  readonly url: string;
+  #ffmpeg: string;
+  #relay: string;
+  #log: (line: string) => void;
+  #child: Deno.ChildProcess | null = null;
+  #stopped = false;
+  #timer: Timer | undefined;
+  #wake: (() => void) | undefined;
+  #backoffMs = FIRST_BACKOFF_MS;
+  #failing = false;
+  readonly #done: Promise<void>;
+
+  constructor(
+    ffmpeg: string,
+    relay: string,
+    url: string,
+    log: (line: string) => void,
+  ) {
+    this.#ffmpeg = ffmpeg;
+    this.#relay = relay;
+    this.url = url;
+    this.#log = log;
+    this.#done = this.#run();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopped) {
+      const started = performance.now();
+      const child = spawn(this.#ffmpeg, {
+        args: relayArgs(this.#relay, this.url),
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      });
+      this.#child = child;
+      const [status, stderr] = await Promise.all([
+        child.status,
+        new Response(child.stderr).text().catch(() => ""),
+        this.#watchProgress(child.stdout),
+      ]);
+      this.#child = null;
+      if (this.#stopped) return;
+      const why = stderr.trim().split("\n").at(-1) ||
+        `ffmpeg exited (code ${status.code})`;
+      if (performance.now() - started > HEALTHY_MS) {
+        this.#backoffMs = FIRST_BACKOFF_MS;
+      }
+      const delay = this.#backoffMs;
+      this.#backoffMs = Math.min(delay * 2, MAX_BACKOFF_MS);
+      this.#failing = true;
+      this.#log(
+        `camwire: publish to ${this.url} failed: ${why}; retrying in ${
+          seconds(delay)
+        }`,
+      );
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        this.#timer = setTimeout(resolve, delay);
+      });
+    }
+  }
+
+  /**
+   * Reads the relay's `-progress` report: once it has written bytes to the
+   * media server, publishing works (a relay still probing its input or
+   * connecting has written none).
+   */
+  async #watchProgress(stdout: ReadableStream<Uint8Array>): Promise<void> {
+    let announced = false;
+    try {
+      for await (const text of stdout.pipeThrough(new TextDecoderStream())) {
+        const size = Number(text.match(/total_size=(\d+)/)?.[1] ?? 0);
+        if (announced || size === 0) continue;
+        announced = true;
+        this.#log(
+          `camwire: publishing to ${this.url}${this.#failing ? " again" : ""}`,
+        );
+        this.#failing = false;
+      }
+    } catch {
+      // The relay ended.
+    }
+  }
+
+  /** Stops publishing and waits for the relay to end. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    this.#wake?.();
+    try {
+      this.#child?.kill("SIGTERM");
+    } catch {
+      // Exited already.
+    }
+    await this.#done;
+  }
+}
+
+/** Finds a free local UDP port for a relay. */
+async function freeUdpPort(): Promise<number> {
+  const socket = dgram.createSocket("udp4");
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  const { port } = socket.address();
+  await new Promise<void>((resolve) => socket.close(() => resolve()));
+  return port;
 }
 
 /**
@@ -752,6 +973,12 @@ class Broadcaster {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake(this.current);
+  }
+
+  /** Forgets the newest frame, which is stale once the capture is off. */
+  clear(): void {
+    this.latest = null;
+    this.current = null;
   }
 
   /** Resolves with the first frame whose `seq` is above `seq`. */
@@ -869,12 +1096,16 @@ export async function startServer(
   }
   const broadcaster = new Broadcaster();
   let placeholder: Uint8Array | undefined;
+  const publish = options.publish ?? [];
+  const relayPorts = await Promise.all(publish.map(() => freeUdpPort()));
+  const relay = (port: number) => `udp://127.0.0.1:${port}`;
   const startCapture = async (kind: SourceKind, input: string) => {
     const args = captureArgs({
       kind,
       input,
       ...settings,
       loop: !exitOnSourceEnd,
+      relays: relayPorts.map((port) => `${relay(port)}?pkt_size=1316`),
     });
     const supervisor = new CaptureSupervisor({
       ffmpeg,
@@ -914,10 +1145,18 @@ export async function startServer(
       size?.height ?? Math.round(settings.width * 3 / 4),
       settings.quality,
     );
+    if (options.onDemand) {
+      // The source opened: now wait for a viewer before capturing.
+      await supervisor.pause();
+      broadcaster.clear();
+    }
   } catch (error) {
     listener.close();
     throw error;
   }
+  const publishers = publish.map((url, i) =>
+    new Publisher(ffmpeg, relay(relayPorts[i]!), url, log)
+  );
   let server: Server;
   try {
     server = new Server(listener, broadcaster, supervisor, {
@@ -928,9 +1167,13 @@ export async function startServer(
       clientTimeoutMs: options.clientTimeoutMs ?? 10_000,
       maxClients: options.maxClients ?? 1000,
       token: options.token,
+      onDemand: options.onDemand ?? false,
+      idleStopMs: options.idleStopMs ?? 5000,
+      publishers,
       log,
     });
   } catch (error) {
+    await Promise.all(publishers.map((p) => p.stop()));
     await supervisor.stop();
     listener.close();
     throw listenError(error, host, options.httpPort ?? 0);
@@ -1092,6 +1335,9 @@ export interface ServerStats {
 }
 
 interface ServerSettings {
+  onDemand: boolean;
+  idleStopMs: number;
+  publishers: Publisher[];
   http:
     | { hostname: string; port: number; tls: ServerOptions["tls"] }
     | undefined;
@@ -1126,6 +1372,9 @@ class Server implements CamwireServer {
   /** Per-second rates, and the counts they were last computed from. */
   #rates = { fpsIn: 0, kbitOut: 0, framesIn: 0, bytes: 0, ticks: 0 };
   #lastStatus = { framesIn: 0, sent: 0, skipped: 0, bytes: 0 };
+  /** --on-demand: camera switches, one after the other. */
+  #demand: Promise<void> = Promise.resolve();
+  #idleTimer: Timer | undefined;
 
   constructor(
     listener: Deno.Listener,
@@ -1182,6 +1431,7 @@ class Server implements CamwireServer {
       next: (seq) => broadcaster.next(seq),
       stats: () => this.stats(),
       viewerCount: () => this.viewers,
+      viewersChanged: () => this.#viewersChanged(),
       admit: (name) => this.#takeSlot(name) ? () => this.#connections-- : null,
       count: (skipped, bytes) => {
         broadcaster.totals.sent++;
@@ -1261,6 +1511,42 @@ class Server implements CamwireServer {
     }
   }
 
+  /**
+   * With --on-demand: the first viewer starts the capture; when the last
+   * one has been gone for --idle-stop, it stops. Switches run one after
+   * the other, so a viewer who arrives while ffmpeg is stopping gets it
+   * started again right after.
+   */
+  #viewersChanged(): void {
+    if (!this.#settings.onDemand || this.#closing) return;
+    if (this.viewers > 0) {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
+      this.#switchCamera(true);
+    } else if (this.#idleTimer === undefined) {
+      this.#idleTimer = setTimeout(() => {
+        this.#idleTimer = undefined;
+        this.#switchCamera(false);
+      }, this.#settings.idleStopMs);
+    }
+  }
+
+  #switchCamera(on: boolean): void {
+    this.#demand = this.#demand.then(async () => {
+      if (this.#closing) return;
+      const supervisor = this.#supervisor;
+      if (on && this.viewers > 0 && supervisor.state === "idle") {
+        this.#log("camwire: a viewer arrived: starting the capture");
+        supervisor.resume();
+      } else if (!on && this.viewers === 0 && supervisor.state !== "idle") {
+        const idle = seconds(this.#settings.idleStopMs);
+        this.#log(`camwire: nobody watching for ${idle}: stopping the capture`);
+        await supervisor.pause();
+        this.#broadcaster.clear();
+      }
+    });
+  }
+
   /** Takes a slot under --max-clients, or logs the refusal. */
   #takeSlot(name: string): boolean {
     const max = this.#settings.maxClients;
@@ -1297,6 +1583,7 @@ class Server implements CamwireServer {
       );
       this.#broadcaster.viewers.add(viewer);
       this.#log(`camwire: viewer ${name} connected (${this.viewers} watching)`);
+      this.#viewersChanged();
       if (this.#broadcaster.latest) {
         viewer.sender.offer(this.#broadcaster.latest);
       }
@@ -1324,6 +1611,7 @@ class Server implements CamwireServer {
     viewer.close();
     if (!this.#broadcaster.viewers.delete(viewer)) return;
     if (this.#closing) return;
+    this.#viewersChanged();
     this.#log(
       `camwire: viewer ${viewer.name} left: ${reason} (${this.viewers} watching)`,
     );
@@ -1382,7 +1670,10 @@ class Server implements CamwireServer {
   }
 
   async #shutdown(): Promise<void> {
+    // First, so that ffmpeg ending now is not taken for a fault.
+    const capture = this.#supervisor.stop();
     clearInterval(this.#ticker);
+    clearTimeout(this.#idleTimer);
     closeQuietly(this.#listener);
     await this.http?.close();
     await this.#accepting;
@@ -1397,7 +1688,9 @@ class Server implements CamwireServer {
       }
       await preview.child.status;
     }
-    await this.#supervisor.stop();
+    await Promise.all(this.#settings.publishers.map((p) => p.stop()));
+    await this.#demand;
+    await capture;
   }
 }
 
@@ -1562,6 +1855,14 @@ OPTIONS:
   --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
                           browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
 
+SCALE OUT AND ON DEMAND:
+  --publish <URL>         Also send the capture as H.264 to a media server: rtmp://,
+                          rtmps://, rtsp:// or srt:// (repeatable; default none).
+                          A target that fails is retried; the local stream goes on
+  --on-demand             Run the capture only while someone watches (default off)
+  --idle-stop <S>         With --on-demand: stop S seconds after the last viewer
+                          left (default 5)
+
 FAULTS:
   --stall-timeout <S>     Restart ffmpeg when no frame came for S seconds (default 3)
   --exit-on-source-end    Exit when the source ends (a file plays once) instead of
@@ -1593,6 +1894,9 @@ interface Flags {
   quality: number;
   preview: boolean;
   httpPort: number | undefined;
+  publish: string[];
+  onDemand: boolean;
+  idleStopMs: number;
   stallTimeoutMs: number;
   exitOnSourceEnd: boolean;
   clientTimeoutMs: number;
@@ -1713,6 +2017,9 @@ export function parseServerFlags(
         quality: { type: "string", default: "5" },
         preview: { type: "boolean", default: false },
         "http-port": { type: "string" },
+        publish: { type: "string", multiple: true, default: [] },
+        "on-demand": { type: "boolean", default: false },
+        "idle-stop": { type: "string", default: "5" },
         "stall-timeout": { type: "string", default: "3" },
         "exit-on-source-end": { type: "boolean", default: false },
         "client-timeout": { type: "string", default: "10" },
@@ -1737,6 +2044,18 @@ export function parseServerFlags(
       throw new UsageError(`Invalid value for --${name}: it is empty`);
     }
   }
+  for (const url of values.publish) {
+    if (publishFormat(url) === undefined) {
+      throw new UsageError(
+        `Invalid value for --publish: "${url}" is not an rtmp://, rtmps://, rtsp:// or srt:// address`,
+      );
+    }
+  }
+  if (values["on-demand"] && values.publish.length > 0) {
+    throw new UsageError(
+      "--on-demand and --publish do not go together: a media server needs the stream all the time",
+    );
+  }
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new UsageError("--cert and --key go together: give both or neither");
   }
@@ -1752,6 +2071,9 @@ export function parseServerFlags(
     httpPort: values["http-port"] === undefined
       ? undefined
       : intFlag("http-port", values["http-port"], [0, 65535]),
+    publish: values.publish,
+    onDemand: values["on-demand"],
+    idleStopMs: secondsFlag("idle-stop", values["idle-stop"], [0, 86400]),
     stallTimeoutMs: secondsFlag("stall-timeout", values["stall-timeout"], [
       0.1,
       3600,
@@ -1845,6 +2167,11 @@ async function main(): Promise<void> {
     }
   }
   console.error(`camwire: source: ${server.sourceName}`);
+  if (flags.onDemand) {
+    console.error(
+      "camwire: --on-demand: the capture starts when the first viewer arrives",
+    );
+  }
   if (flags.token === undefined && flags.host !== "127.0.0.1") {
     console.error(
       "camwire: no --token: anyone who can reach this port can watch",
