@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { Deframer, FramingError, readStamp } from "./framing.ts";
 import {
   CamwireError,
+  endProcess,
   ffplayArgs,
   intFlag,
   LatestFrameSender,
@@ -390,12 +391,7 @@ export function ffplaySink(title: string, program = "ffplay"): FrameSink {
       return sender.skipped;
     },
     close: async () => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // The window was closed already.
-      }
-      await child.status;
+      await endProcess(child);
       await writer.close().catch(() => {});
     },
   };

@@ -40,6 +40,8 @@ export interface FrameHub {
   viewerCount(): number;
   /** Called after a stream viewer came or went. */
   viewersChanged(): void;
+  /** The frame for a snapshot (starting an idle capture if need be). */
+  snapshot(): Promise<HubFrame | null>;
   /** Counts a frame sent to a viewer, after `skipped` it never got. */
   count(skipped: number, bytes: number): void;
 }
@@ -113,7 +115,13 @@ export function serveHttp(hub: FrameHub, options: HttpOptions): HttpFrontend {
     async close() {
       clearInterval(sweeper);
       for (const stream of streams) stream.end("server stopping");
-      await server.shutdown();
+      // A stalled viewer would hold a graceful shutdown forever.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([
+        server.shutdown(),
+        new Promise((resolve) => timer = setTimeout(resolve, 1000)),
+      ]);
+      clearTimeout(timer);
     },
   };
 }
@@ -124,7 +132,7 @@ function route(
   hub: FrameHub,
   options: HttpOptions,
   streams: Set<MjpegStream>,
-): Response {
+): Response | Promise<Response> {
   const url = new URL(request.url);
   const paths = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
   if (!paths.includes(url.pathname)) return text(404, "Not found");
@@ -143,25 +151,30 @@ function route(
   const head = request.method === "HEAD";
   switch (url.pathname) {
     case "/":
-      return new Response(head ? null : page(url, options), {
+      // Deno.serve drops the body of a HEAD response but keeps its length.
+      return new Response(page(url, options), {
         headers: { "content-type": "text/html; charset=utf-8", ...NO_CACHE },
       });
     case "/stats":
       return Response.json(hub.stats(), { headers: NO_CACHE });
-    case "/snapshot.jpg": {
-      const frame = hub.current;
-      if (frame === null) {
-        return text(503, "No frame yet: the capture is starting", {
-          "retry-after": "1",
-        });
-      }
-      return new Response(head ? null : frame.jpeg, {
-        headers: { "content-type": "image/jpeg", ...NO_CACHE },
-      });
-    }
+    case "/snapshot.jpg":
+      return snapshotResponse(hub);
     default:
       return streamResponse(info, hub, options, streams, head);
   }
+}
+
+async function snapshotResponse(hub: FrameHub): Promise<Response> {
+  const frame = await hub.snapshot();
+  if (frame === null) {
+    return text(503, "No frame yet: the capture is starting", {
+      "retry-after": "1",
+    });
+  }
+  // Deno.serve drops the body of a HEAD response but keeps its length.
+  return new Response(frame.jpeg, {
+    headers: { "content-type": "image/jpeg", ...NO_CACHE },
+  });
 }
 
 function streamResponse(
@@ -281,22 +294,24 @@ class MjpegStream {
   }
 
   /**
-   * Ends the stream. A viewer that is still connected (stalled, or the
-   * server stopping) has its response aborted; for one that has gone
-   * there is nothing left to abort.
+   * Ends the stream: no more frames for this viewer. Deno.serve offers no
+   * way to cut a connection whose writes are stuck; erroring the body
+   * would only print the error once the stuck write ends. So the body is
+   * closed: a stalled viewer's connection holds what it already has in
+   * its buffers (bounded by --send-buffer) until it reads or goes away.
    */
   end(reason: string): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#onEnd();
     try {
-      if (reason === "disconnected") this.#controller.close();
-      else this.#controller.error(new Error(reason));
+      this.#controller.close();
     } catch {
       // Already closed.
     }
-    this.#onEnd();
     this.#options.log(
-      `camwire: http viewer ${this.#name} left: ${reason} (${this.#hub.viewerCount()} watching)`,
+      `camwire: http viewer ${this.#name} left: ${reason} ` +
+        `(${this.#hub.viewerCount()} watching)`,
     );
   }
 }
@@ -318,6 +333,7 @@ function page(url: URL, options: HttpOptions): string {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<link rel="icon" href="data:,">
 <title>camwire ${escapeHtml(url.host)}</title>
 <style>
   body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #111; color: #ddd; }

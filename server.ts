@@ -184,7 +184,8 @@ export function relayArgs(relay: string, url: string): string[] {
     ...words("-fflags nobuffer -analyzeduration 1500000"),
     ...words("-f mpegts -i"),
     `${relay}?overrun_nonfatal=1&fifo_size=65536`,
-    ...words("-c copy -f"),
+    // A media server that hangs must fail the relay, so that it is retried.
+    ...words("-c copy -rw_timeout 5000000 -f"),
     publishFormat(url) ?? "flv",
     url,
   ];
@@ -511,21 +512,40 @@ class Capture {
     if (this.#stderrTail.length > 20) this.#stderrTail.shift();
   }
 
-  /** Ends ffmpeg (SIGTERM, then SIGKILL after 2 s) and waits for it. */
+  /** Ends ffmpeg and waits until its output is drained. */
   async stop(): Promise<void> {
-    const killer = setTimeout(() => this.kill("SIGKILL"), 2000);
-    this.kill("SIGTERM");
-    await this.ended;
-    clearTimeout(killer);
+    await endProcess(this.#child, this.ended);
   }
 
   kill(signal: Deno.Signal): void {
-    try {
-      this.#child.kill(signal);
-    } catch {
-      // Already exited.
-    }
+    signalProcess(this.#child, signal);
   }
+}
+
+/** Sends a signal to a child that may have exited already. */
+function signalProcess(child: Deno.ChildProcess, signal: Deno.Signal): void {
+  try {
+    child.kill(signal);
+  } catch {
+    // Already exited.
+  }
+}
+
+/**
+ * Ends a child process: SIGTERM, and SIGKILL 2 s later for one stuck in a
+ * network call (an ffmpeg writing to a hung media server ignores SIGTERM).
+ *
+ * @param child The process.
+ * @param done What to wait for; by default its exit.
+ */
+export async function endProcess(
+  child: Deno.ChildProcess,
+  done: Promise<unknown> = child.status,
+): Promise<void> {
+  const killer = setTimeout(() => signalProcess(child, "SIGKILL"), 2000);
+  signalProcess(child, "SIGTERM");
+  await done;
+  clearTimeout(killer);
 }
 
 /** What `setTimeout` and `setInterval` return. */
@@ -866,11 +886,8 @@ class Publisher {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#wake?.();
-    try {
-      this.#child?.kill("SIGTERM");
-    } catch {
-      // Exited already.
-    }
+    const child = this.#child;
+    if (child) await endProcess(child);
     await this.#done;
   }
 }
@@ -1083,17 +1100,7 @@ export async function startServer(
 
   const listener = listen(host, port, options.tls);
   const sendBuffer = options.sendBuffer ?? DEFAULT_SEND_BUFFER;
-  if (sendBuffer > 0) {
-    const why = limitSendBuffer(
-      (listener.addr as Deno.NetAddr).port,
-      sendBuffer,
-    );
-    if (why !== "") {
-      log(
-        `camwire: cannot bound the send buffer (${why}): slow viewers may see frames seconds late`,
-      );
-    }
-  }
+  boundSendBuffer((listener.addr as Deno.NetAddr).port, sendBuffer, log);
   const broadcaster = new Broadcaster();
   let placeholder: Uint8Array | undefined;
   const publish = options.publish ?? [];
@@ -1167,6 +1174,7 @@ export async function startServer(
       clientTimeoutMs: options.clientTimeoutMs ?? 10_000,
       maxClients: options.maxClients ?? 1000,
       token: options.token,
+      sendBuffer,
       onDemand: options.onDemand ?? false,
       idleStopMs: options.idleStopMs ?? 5000,
       publishers,
@@ -1245,6 +1253,21 @@ export function limitSendBuffer(port: number, bytes: number): string {
     }
   } catch (error) {
     return message(error);
+  }
+}
+
+/** {@linkcode limitSendBuffer}, or a line saying why it could not be. */
+function boundSendBuffer(
+  port: number,
+  bytes: number,
+  log: (line: string) => void,
+): void {
+  if (bytes <= 0) return;
+  const why = limitSendBuffer(port, bytes);
+  if (why !== "") {
+    log(
+      `camwire: cannot bound the send buffer of port ${port} (${why}): slow viewers may see frames seconds late`,
+    );
   }
 }
 
@@ -1335,6 +1358,7 @@ export interface ServerStats {
 }
 
 interface ServerSettings {
+  sendBuffer: number;
   onDemand: boolean;
   idleStopMs: number;
   publishers: Publisher[];
@@ -1375,6 +1399,8 @@ class Server implements CamwireServer {
   /** --on-demand: camera switches, one after the other. */
   #demand: Promise<void> = Promise.resolve();
   #idleTimer: Timer | undefined;
+  /** Snapshot requests waiting for the capture to start. */
+  #snapshotters = 0;
 
   constructor(
     listener: Deno.Listener,
@@ -1400,6 +1426,8 @@ class Server implements CamwireServer {
         log: settings.log,
         tokenEquals: constantTimeEqual,
       });
+      // HTTP viewers, too, must block early and skip frames when slow.
+      boundSendBuffer(this.http.port, settings.sendBuffer, settings.log);
     }
     this.done = supervisor.ended.finally(() => this.close());
     this.done.catch(() => {}); // observed by whoever awaits it
@@ -1432,6 +1460,7 @@ class Server implements CamwireServer {
       stats: () => this.stats(),
       viewerCount: () => this.viewers,
       viewersChanged: () => this.#viewersChanged(),
+      snapshot: () => this.#snapshot(),
       admit: (name) => this.#takeSlot(name) ? () => this.#connections-- : null,
       count: (skipped, bytes) => {
         broadcaster.totals.sent++;
@@ -1512,6 +1541,27 @@ class Server implements CamwireServer {
   }
 
   /**
+   * The newest frame for `/snapshot.jpg`. With --on-demand and the capture
+   * off, the request counts as a viewer until a frame comes (at most 5 s),
+   * and the capture then stays on for --idle-stop, as after any viewer.
+   */
+  async #snapshot(): Promise<HubFrame | null> {
+    const current = this.#broadcaster.current;
+    if (current !== null || !this.#settings.onDemand) return current;
+    this.#snapshotters++;
+    this.#viewersChanged();
+    try {
+      return await Promise.race([
+        this.#broadcaster.next(0),
+        new Promise<null>((resolve) => setTimeout(resolve, 5000, null)),
+      ]);
+    } finally {
+      this.#snapshotters--;
+      this.#viewersChanged();
+    }
+  }
+
+  /**
    * With --on-demand: the first viewer starts the capture; when the last
    * one has been gone for --idle-stop, it stops. Switches run one after
    * the other, so a viewer who arrives while ffmpeg is stopping gets it
@@ -1519,7 +1569,7 @@ class Server implements CamwireServer {
    */
   #viewersChanged(): void {
     if (!this.#settings.onDemand || this.#closing) return;
-    if (this.viewers > 0) {
+    if (this.#demanders > 0) {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;
       this.#switchCamera(true);
@@ -1531,14 +1581,19 @@ class Server implements CamwireServer {
     }
   }
 
+  /** Whoever needs the capture on: viewers and waiting snapshots. */
+  get #demanders(): number {
+    return this.viewers + this.#snapshotters;
+  }
+
   #switchCamera(on: boolean): void {
     this.#demand = this.#demand.then(async () => {
       if (this.#closing) return;
       const supervisor = this.#supervisor;
-      if (on && this.viewers > 0 && supervisor.state === "idle") {
+      if (on && this.#demanders > 0 && supervisor.state === "idle") {
         this.#log("camwire: a viewer arrived: starting the capture");
         supervisor.resume();
-      } else if (!on && this.viewers === 0 && supervisor.state !== "idle") {
+      } else if (!on && this.#demanders === 0 && supervisor.state !== "idle") {
         const idle = seconds(this.#settings.idleStopMs);
         this.#log(`camwire: nobody watching for ${idle}: stopping the capture`);
         await supervisor.pause();
@@ -1679,15 +1734,7 @@ class Server implements CamwireServer {
     await this.#accepting;
     for (const viewer of this.#broadcaster.viewers) viewer.close();
     this.#broadcaster.viewers.clear();
-    const preview = this.#preview;
-    if (preview) {
-      try {
-        preview.child.kill("SIGTERM");
-      } catch {
-        // Already exited.
-      }
-      await preview.child.status;
-    }
+    if (this.#preview) await endProcess(this.#preview.child);
     await Promise.all(this.#settings.publishers.map((p) => p.stop()));
     await this.#demand;
     await capture;
