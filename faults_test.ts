@@ -12,6 +12,7 @@ import {
   eventually,
   frameSizes,
   isAlive,
+  makeCertificate,
   RawViewer,
   type Received,
   rssBytes,
@@ -34,30 +35,6 @@ async function recordMjpeg(path: string, seconds: number): Promise<void> {
     stdin: "null",
   }).output();
   assert.ok(success, "ffmpeg could not record the test file");
-}
-
-/**
- * Makes a test CA (`ca.pem`) and a server certificate it signed for
- * 127.0.0.1 and localhost (`cert.pem`, `key.pem`) in `dir`, with openssl.
- */
-async function makeCertificate(dir: string): Promise<void> {
-  await Deno.writeTextFile(
-    `${dir}/san.cnf`,
-    "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
-  );
-  const steps = [
-    "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=camwire-test-ca -keyout ca.key -out ca.pem",
-    "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out server.csr",
-    "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.cnf -out cert.pem",
-  ];
-  for (const step of steps) {
-    const { success, stderr } = await new Deno.Command("openssl", {
-      args: step.split(" "),
-      cwd: dir,
-      stdout: "null",
-    }).output();
-    assert.ok(success, `openssl ${step}: ${new TextDecoder().decode(stderr)}`);
-  }
 }
 
 function sleep(ms: number): Promise<void> {

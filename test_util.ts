@@ -144,6 +144,38 @@ export async function startServerProcess(
 }
 
 /**
+ * Makes a test CA (`ca.pem`) and a server certificate it signed for
+ * 127.0.0.1 and localhost (`cert.pem`, `key.pem`) in `dir`, with openssl.
+ *
+ * @param dir An existing (temporary) directory.
+ */
+export async function makeCertificate(dir: string): Promise<void> {
+  await Deno.writeTextFile(
+    `${dir}/san.cnf`,
+    "subjectAltName=IP:127.0.0.1,DNS:localhost\n",
+  );
+  const steps = [
+    "req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=camwire-test-ca -keyout ca.key -out ca.pem",
+    "req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout key.pem -out server.csr",
+    "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 1 -extfile san.cnf -out cert.pem",
+  ];
+  for (const step of steps) {
+    const { success, stderr } = await new Deno.Command("openssl", {
+      args: step.split(" "),
+      cwd: dir,
+      stdout: "null",
+    }).output();
+    if (!success) {
+      throw new Error(
+        `Cannot make a test certificate: openssl ${step}: ${
+          new TextDecoder().decode(stderr)
+        }`,
+      );
+    }
+  }
+}
+
+/**
  * Cuts an MJPEG byte stream into JPEGs and reads each one's size.
  *
  * @param bytes JPEGs back to back.

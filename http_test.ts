@@ -1,0 +1,999 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * End-to-end tests of camwire's HTTP side (`server.ts --http-port`) against
+ * the real server process: fetch with a multipart parser of our own, a
+ * token, TLS, `--max-clients`, `--on-demand`, ffprobe, and a headless
+ * Chromium driven over the Chrome DevTools Protocol (a minimal client at the
+ * bottom of this file, on Deno's own WebSocket).
+ */
+import assert from "node:assert/strict";
+import { jpegSize, JpegSplitter, readStamp } from "./framing.ts";
+import type { ServerStats } from "./server.ts";
+import {
+  eventually,
+  makeCertificate,
+  RawViewer,
+  type ServerProcess,
+  startServerProcess,
+} from "./test_util.ts";
+
+const BOUNDARY = "camwireframe";
+const NO_CACHE = "no-store, no-cache, must-revalidate";
+const ROUTES = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
+const CHROMIUM = "/usr/bin/chromium";
+/** The page's picture, in page scripts. */
+const LIVE = `document.getElementById("live")`;
+
+Deno.test("http: GET / is the viewer page: the live <img> and placeholders for the numbers", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const res = await fetchAll(`${base}/`);
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+    assert.equal(res.headers.get("cache-control"), NO_CACHE);
+    const html = new TextDecoder().decode(res.body);
+    assert.match(html, /^<!doctype html>/);
+    assert.match(html, /<img id="live" src="\/stream\.mjpg"/);
+    for (const id of ["source", "viewers", "fps", "uptime"]) {
+      assert.match(html, new RegExp(`<dd id="${id}">…</dd>`));
+    }
+  });
+});
+
+Deno.test("http: /stream.mjpg is uncached multipart/x-mixed-replace: ≥ 30 well-formed 320-px JPEG parts in 3 s, newest first", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const stream = await openStream(`${base}/stream.mjpg`);
+    try {
+      assert.equal(stream.response.status, 200);
+      const headers = stream.response.headers;
+      assert.equal(
+        headers.get("content-type"),
+        `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+      );
+      assert.equal(headers.get("cache-control"), NO_CACHE);
+      assert.equal(headers.get("pragma"), "no-cache");
+      const start = performance.now();
+      const parts: Part[] = [];
+      while (performance.now() - start < 3000) parts.push(await stream.next());
+      assert.ok(parts.length >= 30, `${parts.length} parts in 3 s`);
+      const stamps = parts.map((part) => readStamp(part.body));
+      // The first part is the newest frame, not one from long ago.
+      const age = Date.now() - (performance.now() - start) - stamps[0]!;
+      assert.ok(age < 1000, `the first part is ${age} ms old`);
+      for (const [i, part] of parts.entries()) {
+        assert.equal(part.headers.get("content-type"), "image/jpeg");
+        const length = Number(part.headers.get("content-length"));
+        assert.equal(length, part.body.length);
+        assert.deepEqual([...part.body.subarray(0, 2)], [0xff, 0xd8]);
+        assert.deepEqual([...part.body.subarray(-2)], [0xff, 0xd9]);
+        // Cut independently of Content-Length: exactly one JPEG, as long.
+        const jpegs = new JpegSplitter().push(part.body);
+        assert.equal(jpegs.length, 1);
+        assert.equal(jpegs[0]!.length, length);
+        assert.equal(jpegSize(part.body)?.width, 320);
+        if (i > 0) assert.ok(stamps[i]! > stamps[i - 1]!, "a frame repeated");
+      }
+    } finally {
+      await stream.cancel();
+    }
+  });
+});
+
+Deno.test("http: /snapshot.jpg is the newest frame as a 320-px JPEG", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const first = await fetchAll(`${base}/snapshot.jpg`);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get("content-type"), "image/jpeg");
+    assert.equal(first.headers.get("cache-control"), NO_CACHE);
+    assert.equal(
+      Number(first.headers.get("content-length")),
+      first.body.length,
+    );
+    assert.deepEqual(jpegSize(first.body), { width: 320, height: 240 });
+    assert.deepEqual([...first.body.subarray(-2)], [0xff, 0xd9]);
+    const age = Date.now() - readStamp(first.body)!;
+    assert.ok(age >= 0 && age < 1000, `the snapshot is ${age} ms old`);
+    await sleep(200);
+    const second = await fetchAll(`${base}/snapshot.jpg`);
+    assert.ok(readStamp(second.body)! > readStamp(first.body)!);
+  });
+});
+
+Deno.test("http: /stats is JSON with the server's numbers, and they move", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const res = await fetchAll(`${base}/stats`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type")!, /^application\/json/i);
+    assert.equal(res.headers.get("cache-control"), NO_CACHE);
+    const first: ServerStats = JSON.parse(new TextDecoder().decode(res.body));
+    assert.deepEqual(
+      Object.keys(first).sort(),
+      [
+        "framesIn",
+        "framesSent",
+        "framesSkipped",
+        "fpsIn",
+        "kbitPerSecondOut",
+        "source",
+        "state",
+        "uptimeSeconds",
+        "viewers",
+      ].sort(),
+    );
+    assert.equal(first.source, "test pattern (testsrc2)");
+    assert.equal(first.state, "live");
+    assert.deepEqual(first.viewers, { tcp: 0, http: 0 });
+    for (const key of ["uptimeSeconds", "fpsIn", "kbitPerSecondOut"] as const) {
+      assert.equal(typeof first[key], "number", key);
+    }
+    for (const key of ["framesIn", "framesSent", "framesSkipped"] as const) {
+      assert.ok(Number.isInteger(first[key]), key);
+    }
+    await sleep(1100);
+    const second = await stats(base);
+    assert.ok(second.framesIn > first.framesIn, "framesIn did not grow");
+    assert.ok(second.uptimeSeconds >= first.uptimeSeconds + 1);
+    assert.ok(
+      await eventually(async () => (await stats(base)).fpsIn >= 20),
+      "fpsIn stays below 20 for a 30 fps source",
+    );
+  });
+});
+
+Deno.test("http: /stats counts an open stream as an http viewer, and framesSent grows while it is read", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const stream = await openStream(`${base}/stream.mjpg`);
+    try {
+      await stream.next();
+      assert.ok(
+        await eventually(async () => (await stats(base)).viewers.http === 1),
+      );
+      const before = await stats(base);
+      assert.equal(before.viewers.tcp, 0);
+      for (let i = 0; i < 30; i++) await stream.next();
+      const after = await stats(base);
+      assert.ok(
+        after.framesSent >= before.framesSent + 20,
+        `framesSent ${before.framesSent} → ${after.framesSent} over 30 parts`,
+      );
+      // A per-second rate: it moves at the server's next tick.
+      assert.ok(
+        await eventually(async () => (await stats(base)).kbitPerSecondOut > 0),
+      );
+    } finally {
+      await stream.cancel();
+    }
+    assert.ok(
+      await eventually(async () => (await stats(base)).viewers.http === 0),
+      "the viewer that left is still counted",
+    );
+  });
+});
+
+Deno.test("http: an unknown path is 404; a method other than GET or HEAD is 405 with Allow", async () => {
+  await withHttpServer([], async ({ base }) => {
+    for (const path of ["/nope", "/stream.mjpeg", "/stats/", "/index.html"]) {
+      const res = await fetchAll(`${base}${path}`);
+      assert.equal(res.status, 404, path);
+      assert.equal(
+        res.headers.get("content-type"),
+        "text/plain; charset=utf-8",
+      );
+    }
+    for (const method of ["POST", "PUT", "DELETE", "PATCH"]) {
+      for (const path of ROUTES) {
+        const res = await fetchAll(`${base}${path}`, { method });
+        assert.equal(res.status, 405, `${method} ${path}`);
+        assert.equal(res.headers.get("allow"), "GET, HEAD");
+      }
+    }
+    // Refused requests opened no stream.
+    assert.equal((await stats(base)).framesSent, 0);
+  });
+});
+
+Deno.test("http: HEAD answers each route's headers with no body, and opens no stream", async () => {
+  await withHttpServer([], async ({ base }) => {
+    await fetchAll(`${base}/snapshot.jpg`); // wait for a first frame
+    const types = [
+      "text/html; charset=utf-8",
+      `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+      "image/jpeg",
+      "application/json",
+    ];
+    for (const [i, path] of ROUTES.entries()) {
+      const res = await fetchAll(`${base}${path}`, { method: "HEAD" });
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get("content-type")?.toLowerCase(), types[i]);
+      assert.equal(res.headers.get("cache-control"), NO_CACHE, path);
+      assert.equal(res.body.length, 0, path);
+    }
+    // HEAD tells the length GET would send (the page is fixed in size).
+    const page = await fetchAll(`${base}/`);
+    const head = await fetchAll(`${base}/`, { method: "HEAD" });
+    assert.equal(head.headers.get("content-length"), String(page.body.length));
+    const jpeg = await fetchAll(`${base}/snapshot.jpg`, { method: "HEAD" });
+    assert.ok(Number(jpeg.headers.get("content-length")) > 1000);
+    const after = await stats(base);
+    assert.equal(after.viewers.http, 0);
+    assert.equal(after.framesSent, 0);
+  });
+});
+
+Deno.test("http: with --token each route is 401 without the token or with a wrong one, 200 with it as Bearer or ?token=", async () => {
+  await withHttpServer(["--token", "s3cret"], async ({ base }) => {
+    assert.ok(
+      await eventually(async () =>
+        (await fetchAll(`${base}/snapshot.jpg?token=s3cret`)).status === 200
+      ),
+    );
+    const cases: [string, RequestInit, string, number][] = [
+      ["no token", {}, "", 401],
+      ["a wrong Bearer token", bearer("s3cre7"), "", 401],
+      ["a wrong ?token=", {}, "?token=s3cre7", 401],
+      ["a longer token", bearer("s3cretX"), "", 401],
+      ["the Bearer token", bearer("s3cret"), "", 200],
+      ["?token=", {}, "?token=s3cret", 200],
+    ];
+    for (const path of ROUTES) {
+      for (const [what, init, query, status] of cases) {
+        const res = await fetchAll(`${base}${path}${query}`, init);
+        assert.equal(res.status, status, `${path} with ${what}`);
+        if (status === 401) {
+          assert.equal(
+            res.headers.get("www-authenticate"),
+            'Bearer realm="camwire"',
+          );
+          assert.doesNotMatch(new TextDecoder().decode(res.body), /s3cret/);
+        }
+      }
+    }
+    // The page passes a ?token= on to its stream and its numbers.
+    const page = await fetchAll(`${base}/?token=s3cret`);
+    const html = new TextDecoder().decode(page.body);
+    assert.match(html, /<img id="live" src="\/stream\.mjpg\?token=s3cret"/);
+    assert.match(html, /const query = "\?token=s3cret";/);
+  });
+});
+
+Deno.test("http: with --cert/--key the HTTP side is https: /snapshot.jpg for a client that trusts the CA only", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "camwire-https-" });
+  try {
+    await makeCertificate(dir);
+    const ca = await Deno.readTextFile(`${dir}/ca.pem`);
+    const args = ["--cert", `${dir}/cert.pem`, "--key", `${dir}/key.pem`];
+    await withHttpServer(args, async ({ base }) => {
+      assert.match(base, /^https:\/\/127\.0\.0\.1:\d+$/);
+      using client = Deno.createHttpClient({ caCerts: [ca] });
+      const res = await fetchAll(`${base}/snapshot.jpg`, { client });
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get("content-type"), "image/jpeg");
+      assert.equal(jpegSize(res.body)?.width, 320);
+      await assert.rejects(fetch(`${base}/snapshot.jpg`), TypeError);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("http: stream viewers count toward --max-clients: with 1, a second stream gets 503 and a TCP viewer is refused, until the first leaves", async () => {
+  await withHttpServer(["--max-clients", "1"], async ({ base, server }) => {
+    const first = await openStream(`${base}/stream.mjpg`);
+    try {
+      await first.next();
+      const second = await fetchAll(`${base}/stream.mjpg`);
+      assert.equal(second.status, 503);
+      assert.match(new TextDecoder().decode(second.body), /--max-clients/);
+      const tcp = await RawViewer.connect(server.port);
+      await tcp.ended;
+      await tcp.close();
+      assert.equal(tcp.bytes, 0);
+      assert.ok(
+        await eventually(() =>
+          server.lines.filter((l) =>
+            /refused: 1 connections already \(--max-clients\)/.test(l)
+          ).length === 2
+        ),
+        server.lines.join("\n"),
+      );
+      // What holds no slot still works, and the first stream streams on.
+      assert.equal((await fetchAll(`${base}/snapshot.jpg`)).status, 200);
+      assert.equal((await stats(base)).viewers.http, 1);
+      for (let i = 0; i < 5; i++) await first.next();
+    } finally {
+      await first.cancel();
+    }
+    assert.ok(
+      await eventually(async () =>
+        (await fetchAll(`${base}/stream.mjpg`)).status === 200
+      ),
+      "the slot was not given back",
+    );
+  });
+});
+
+Deno.test("http: with --on-demand, a /snapshot.jpg or /stream.mjpg viewer starts the idle capture", async () => {
+  const args = ["--on-demand", "--idle-stop", "1"];
+  await withHttpServer(args, async ({ base, server }) => {
+    assert.equal((await stats(base)).state, "idle");
+    const snapshot = await fetchAll(`${base}/snapshot.jpg`);
+    assert.equal(snapshot.status, 200);
+    assert.equal(jpegSize(snapshot.body)?.width, 320);
+    await server.waitForLine(
+      /nobody watching for 1\.0 s: stopping the capture/,
+    );
+    assert.ok(
+      await eventually(async () => (await stats(base)).state === "idle"),
+    );
+    const stream = await openStream(`${base}/stream.mjpg`);
+    try {
+      for (let i = 0; i < 5; i++) {
+        assert.equal(jpegSize((await stream.next()).body)?.width, 320);
+      }
+      const live = await stats(base);
+      assert.equal(live.state, "live");
+      assert.equal(live.viewers.http, 1);
+    } finally {
+      await stream.cancel();
+    }
+    assert.ok(
+      await eventually(async () => (await stats(base)).state === "idle"),
+      "the capture did not stop after the stream viewer left",
+    );
+  });
+});
+
+Deno.test("http: a stream viewer that stops reading is dropped after --client-timeout", async () => {
+  await withHttpServer(["--client-timeout", "1"], async ({ base, server }) => {
+    const { hostname, port } = new URL(base);
+    const conn = await Deno.connect({ hostname, port: Number(port) });
+    try {
+      const request = "GET /stream.mjpg HTTP/1.1\r\nHost: camwire\r\n\r\n";
+      await conn.write(new TextEncoder().encode(request));
+      // It never reads: the bounded send buffer fills within a few frames.
+      await server.waitForLine(
+        /http viewer 127\.0\.0\.1:\d+ left: dropped: a frame took over 1\.0 s to send/,
+        8000,
+      );
+      assert.equal((await stats(base)).viewers.http, 0);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+Deno.test("http: ffprobe reads /stream.mjpg as 320-px MJPEG and decodes its frames", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const url = `${base}/stream.mjpg`;
+    const probe = await ffprobe([
+      ..."-select_streams v:0 -show_entries stream=codec_name,width".split(" "),
+      url,
+    ]);
+    assert.equal(probe, "mjpeg,320");
+    const decoded = await ffprobe([
+      ..."-count_frames -read_intervals %+#10 -select_streams v:0".split(" "),
+      ..."-show_entries stream=width,height,nb_read_frames".split(" "),
+      url,
+    ]);
+    assert.equal(decoded, "320,240,10");
+  });
+});
+
+Deno.test("http: headless Chromium shows the page: a live picture at ≥ 20 fps, numbers that update, no console errors", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.navigate(`${base}/`);
+      assert.ok(
+        await eventually(
+          () =>
+            page.evaluate<boolean>(
+              `document.readyState === "complete" && ${LIVE}.complete && ${LIVE}.naturalWidth === 320`,
+            ).catch(() => false), // e.g. while the navigation commits
+          10_000,
+        ),
+        "the picture did not load",
+      );
+      const readNumbers = () =>
+        page.evaluate<Record<string, string>>(
+          `Object.fromEntries([...document.querySelectorAll("#stats dd")].map((dd) => [dd.id, dd.textContent]))`,
+        );
+      assert.ok(
+        await eventually(
+          async () => !Object.values(await readNumbers()).includes("…"),
+          5000,
+        ),
+        `the numbers stay at …: ${JSON.stringify(await readNumbers())}`,
+      );
+      const before = await readNumbers();
+      assert.equal(before.source, "test pattern (testsrc2) (live)");
+      assert.equal(before.viewers, "0 tcp, 1 http");
+      assert.match(before.fps!, /^\d+\.\d captured$/);
+      assert.match(before.kbps!, /^\d+ kbit\/s, \d+ frames \(\d+ skipped/);
+      assert.match(before.latency!, /^\d+ ms from capture to this page/);
+      assert.match(before.uptime!, /^\d+ s$/);
+
+      const shown = await page.evaluate<{ frames: number; ms: number }>(
+        COUNT_FRAMES_JS,
+        15_000,
+      );
+      const fps = shown.frames / (shown.ms / 1000);
+      assert.ok(fps >= 20, `the page showed ${fps.toFixed(1)} fps`);
+      const picture = await page.evaluate<{ width: number; variance: number }>(
+        PIXELS_JS,
+      );
+      assert.equal(picture.width, 320);
+      assert.ok(picture.variance > 100, `blank picture: ${picture.variance}`);
+
+      const after = await readNumbers();
+      assert.ok(
+        parseInt(after.uptime!) > parseInt(before.uptime!),
+        `uptime ${before.uptime} → ${after.uptime} over 3 s`,
+      );
+      assert.ok(
+        Number(after.fps!.split(" ")[0]) >= 20,
+        `fps shown: ${after.fps}`,
+      );
+      assert.deepEqual(page.errors(), []);
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+/**
+ * Counts the picture changes of the page's <img id="live">, drawn to a
+ * canvas at every animation frame (60 a second) for 3 s.
+ */
+const COUNT_FRAMES_JS = `new Promise((resolve) => {
+  const live = ${LIVE};
+  const canvas = document.createElement("canvas");
+  canvas.width = 160;
+  canvas.height = 120;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  let last, frames = 0;
+  const start = performance.now();
+  function sample() {
+    context.drawImage(live, 0, 0, 160, 120);
+    const data = context.getImageData(0, 0, 160, 120).data;
+    let hash = 0;
+    for (let i = 0; i < data.length; i++) hash = (hash * 31 + data[i]) | 0;
+    if (last !== undefined && hash !== last) frames++; // a new picture
+    last = hash;
+    const ms = performance.now() - start;
+    if (ms < 3000) requestAnimationFrame(sample);
+    else resolve({ frames, ms });
+  }
+  requestAnimationFrame(sample);
+})`;
+
+/** The <img id="live">'s width and the variance of its pixels' brightness. */
+const PIXELS_JS = `(() => {
+  const live = ${LIVE};
+  const canvas = document.createElement("canvas");
+  canvas.width = live.naturalWidth;
+  canvas.height = live.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(live, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0, squares = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const y = (data[i] + data[i + 1] + data[i + 2]) / 3;
+    sum += y;
+    squares += y * y;
+  }
+  const n = data.length / 4;
+  return { width: canvas.width, variance: squares / n - (sum / n) ** 2 };
+})()`;
+
+/** A server started by {@linkcode withHttpServer}. */
+interface HttpServer {
+  server: ServerProcess;
+  /** `http://127.0.0.1:PORT` (or `https://`), without a slash at the end. */
+  base: string;
+}
+
+/**
+ * Runs `fn` with a `--source test --http-port 0` server, then stops it.
+ *
+ * @param args More server flags.
+ * @param fn The test body.
+ */
+async function withHttpServer(
+  args: string[],
+  fn: (http: HttpServer) => Promise<void>,
+): Promise<void> {
+  const server = await startServerProcess([
+    "--source",
+    "test",
+    "--http-port",
+    "0",
+    ...args,
+  ]);
+  try {
+    const line = await server.waitForLine(
+      /web page on https?:\/\/127\.0\.0\.1:\d+\/$/,
+    );
+    const base = line.match(/(https?:\/\/127\.0\.0\.1:\d+)\/$/)![1]!;
+    await fn({ server, base });
+  } finally {
+    await server.stop();
+  }
+}
+
+/** A response whose body has been read (or, for a stream, cancelled). */
+interface Fetched {
+  status: number;
+  headers: Headers;
+  body: Uint8Array;
+}
+
+/**
+ * Fetches `url` and reads the whole body; a 200 MJPEG stream's body is
+ * cancelled instead, as it never ends.
+ */
+async function fetchAll(
+  url: string,
+  init: RequestInit & { client?: Deno.HttpClient } = {},
+): Promise<Fetched> {
+  const res = await fetch(url, init);
+  const type = res.headers.get("content-type") ?? "";
+  if (res.status === 200 && type.startsWith("multipart/")) {
+    await res.body?.cancel();
+    return { status: res.status, headers: res.headers, body: new Uint8Array() };
+  }
+  return { status: res.status, headers: res.headers, body: await res.bytes() };
+}
+
+/** Reads `/stats`. */
+async function stats(base: string): Promise<ServerStats> {
+  const res = await fetch(`${base}/stats`);
+  assert.equal(res.status, 200);
+  return await res.json();
+}
+
+function bearer(token: string): RequestInit {
+  return { headers: { authorization: `Bearer ${token}` } };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Runs ffprobe with `-v error -of csv=p=0` and returns its trimmed output. */
+async function ffprobe(args: string[]): Promise<string> {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), 20_000);
+  try {
+    const { success, stdout, stderr } = await new Deno.Command("ffprobe", {
+      args: ["-v", "error", "-of", "csv=p=0", ...args],
+      stdin: "null",
+      signal: controller.signal,
+    }).output();
+    const errors = new TextDecoder().decode(stderr);
+    assert.ok(success, `ffprobe failed: ${errors}`);
+    assert.equal(errors, "");
+    return new TextDecoder().decode(stdout).trim();
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** One part of a multipart body. */
+interface Part {
+  /** Header names in lower case. */
+  headers: Map<string, string>;
+  body: Uint8Array;
+}
+
+const CRLF = new Uint8Array([13, 10]);
+const BLANK_LINE = new Uint8Array([13, 10, 13, 10]);
+
+/** An open `/stream.mjpg`, read part by part. */
+interface MjpegStream {
+  response: Response;
+  /**
+   * Reads the next part and checks its framing: the boundary line first,
+   * then headers, a blank line, Content-Length bytes of body and a CRLF.
+   */
+  next(): Promise<Part>;
+  /** Stops reading: cancels the body. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Fetches an MJPEG stream and parses `multipart/x-mixed-replace` by hand.
+ *
+ * @param url The stream's URL.
+ * @returns The response and a part reader.
+ */
+async function openStream(url: string): Promise<MjpegStream> {
+  const response = await fetch(url);
+  if (response.body === null) throw new Error(`No body from ${url}`);
+  const reader = response.body.getReader();
+  let buffer = new Uint8Array(0);
+  const fill = async (size: number) => {
+    while (buffer.length < size) {
+      const { value, done } = await reader.read();
+      if (done) throw new Error(`The stream ended within a part`);
+      const joined = new Uint8Array(buffer.length + value.length);
+      joined.set(buffer);
+      joined.set(value, buffer.length);
+      buffer = joined;
+    }
+  };
+  const take = (size: number) => {
+    const bytes = buffer.slice(0, size);
+    buffer = buffer.subarray(size);
+    return bytes;
+  };
+  return {
+    response,
+    async next() {
+      let end: number;
+      while ((end = indexOf(buffer, BLANK_LINE)) === -1) {
+        assert.ok(buffer.length < 4096, "no blank line after part headers");
+        await fill(buffer.length + 1);
+      }
+      const [delimiter, ...lines] = new TextDecoder().decode(take(end))
+        .split("\r\n");
+      take(BLANK_LINE.length);
+      assert.equal(delimiter, `--${BOUNDARY}`);
+      const headers = new Map<string, string>();
+      for (const line of lines) {
+        const match = line.match(/^([!-9;-~]+):[ \t]*(.*?)[ \t]*$/);
+        assert.ok(match, `bad part header line: ${JSON.stringify(line)}`);
+        headers.set(match[1]!.toLowerCase(), match[2]!);
+      }
+      const length = Number(headers.get("content-length"));
+      assert.ok(Number.isSafeInteger(length) && length > 0, `length ${length}`);
+      await fill(length + CRLF.length);
+      const body = take(length);
+      assert.deepEqual(take(CRLF.length), CRLF, "no CRLF after a part");
+      return { headers, body };
+    },
+    async cancel() {
+      await reader.cancel();
+    },
+  };
+}
+
+function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
+  outer: for (let i = 0; i + needle.length <= haystack.length; i++) {
+    for (let j = 0; j < needle.length; j++) {
+      if (haystack[i + j] !== needle[j]) continue outer;
+    }
+    return i;
+  }
+  return -1;
+}
+
+// ---------------------------------------------------------------------------
+// A minimal Chrome DevTools Protocol client and a headless Chromium.
+
+type Json = Record<string, unknown>;
+
+/** A DevTools event as received. */
+interface CdpEvent {
+  method: string;
+  params: Json;
+  sessionId?: string;
+}
+
+/**
+ * Settles like `promise`, or rejects after `ms` with `message`.
+ */
+async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  message: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(message)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A DevTools protocol connection: commands with ids and timeouts, and every
+ * event kept in {@linkcode DevTools.events}.
+ */
+class DevTools {
+  readonly events: CdpEvent[] = [];
+  readonly #ws: WebSocket;
+  readonly #opened: Promise<void>;
+  readonly #closed: Promise<void>;
+  #nextId = 0;
+  #pending = new Map<
+    number,
+    { resolve: (result: Json) => void; reject: (error: Error) => void }
+  >();
+
+  constructor(url: string) {
+    const ws = new WebSocket(url);
+    this.#ws = ws;
+    this.#opened = new Promise((resolve, reject) => {
+      ws.onopen = () => resolve();
+      ws.onerror = () => reject(new Error(`Cannot connect to ${url}`));
+    });
+    this.#opened.catch(() => {}); // awaited in connect()
+    this.#closed = new Promise((resolve) => {
+      ws.onclose = () => {
+        for (const { reject } of this.#pending.values()) {
+          reject(new Error("The DevTools connection closed"));
+        }
+        this.#pending.clear();
+        resolve();
+      };
+    });
+    ws.onmessage = (event) => this.#receive(JSON.parse(event.data));
+  }
+
+  /** Opens a connection to a `ws://` DevTools URL. */
+  static async connect(url: string): Promise<DevTools> {
+    const devtools = new DevTools(url);
+    try {
+      await withTimeout(devtools.#opened, 10_000, `Cannot connect to ${url}`);
+    } catch (error) {
+      await devtools.close();
+      throw error;
+    }
+    return devtools;
+  }
+
+  #receive(message: Json): void {
+    if (typeof message.id !== "number") {
+      this.events.push(message as unknown as CdpEvent);
+      return;
+    }
+    const pending = this.#pending.get(message.id);
+    this.#pending.delete(message.id);
+    const error = message.error as { message: string } | undefined;
+    if (error) pending?.reject(new Error(error.message));
+    else pending?.resolve(message.result as Json);
+  }
+
+  /**
+   * Sends a command and waits for its result.
+   *
+   * @param method e.g. `Page.navigate`.
+   * @param params Its parameters.
+   * @param sessionId The target session, for page commands.
+   * @param timeoutMs How long to wait for the answer.
+   */
+  send(
+    method: string,
+    params: Json = {},
+    sessionId?: string,
+    timeoutMs = 10_000,
+  ): Promise<Json> {
+    const id = ++this.#nextId;
+    const answer = new Promise<Json>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject });
+      try {
+        this.#ws.send(JSON.stringify({ id, method, params, sessionId }));
+      } catch (error) {
+        this.#pending.delete(id);
+        reject(error);
+      }
+    });
+    return withTimeout(answer, timeoutMs, `${method}: no answer in time`)
+      .catch((error) => {
+        this.#pending.delete(id);
+        throw new Error(`DevTools ${method} failed: ${error.message}`);
+      });
+  }
+
+  /** Closes the connection and waits until it is closed. */
+  async close(): Promise<void> {
+    if (this.#ws.readyState !== WebSocket.CLOSED) this.#ws.close();
+    await this.#closed;
+  }
+}
+
+/** A page (tab) attached with a flat session. */
+class Page {
+  #devtools: DevTools;
+  #sessionId: string;
+
+  constructor(devtools: DevTools, sessionId: string) {
+    this.#devtools = devtools;
+    this.#sessionId = sessionId;
+  }
+
+  send(method: string, params: Json = {}, timeoutMs?: number): Promise<Json> {
+    return this.#devtools.send(method, params, this.#sessionId, timeoutMs);
+  }
+
+  /** Navigates and waits for the answer (the response has arrived). */
+  async navigate(url: string): Promise<void> {
+    const { errorText } = await this.send("Page.navigate", { url });
+    if (errorText) throw new Error(`Cannot load ${url}: ${errorText}`);
+  }
+
+  /** Evaluates an expression in the page, awaiting a promise it returns. */
+  async evaluate<T>(expression: string, timeoutMs?: number): Promise<T> {
+    const reply = await this.send("Runtime.evaluate", {
+      expression,
+      awaitPromise: true,
+      returnByValue: true,
+    }, timeoutMs);
+    if (reply.exceptionDetails) {
+      throw new Error(
+        `The page script failed: ${JSON.stringify(reply.exceptionDetails)}`,
+      );
+    }
+    return (reply.result as { value: T }).value;
+  }
+
+  /**
+   * What the page reported as errors so far: console.error calls, uncaught
+   * exceptions and error log entries, each as one line.
+   */
+  errors(): string[] {
+    const lines: string[] = [];
+    for (const event of this.#devtools.events) {
+      if (event.sessionId !== this.#sessionId) continue;
+      const params = event.params;
+      if (
+        event.method === "Runtime.consoleAPICalled" &&
+        (params.type === "error" || params.type === "assert")
+      ) {
+        const args = params.args as { value?: unknown; description?: string }[];
+        const text = args.map((a) => a.description ?? String(a.value));
+        lines.push(`console.${params.type}: ${text.join(" ")}`);
+      } else if (event.method === "Runtime.exceptionThrown") {
+        const details = params.exceptionDetails as {
+          text: string;
+          exception?: { description?: string };
+        };
+        lines.push(`${details.text} ${details.exception?.description ?? ""}`);
+      } else if (event.method === "Log.entryAdded") {
+        const entry = params.entry as {
+          level: string;
+          text: string;
+          url?: string;
+        };
+        if (entry.level === "error") {
+          lines.push(`log: ${entry.text} ${entry.url ?? ""}`);
+        }
+      }
+    }
+    return lines;
+  }
+}
+
+/** A headless Chromium made by {@linkcode launchChromium}. */
+interface Chromium {
+  devtools: DevTools;
+  /** Opens a new tab and enables the events {@linkcode Page.errors} needs. */
+  newPage(): Promise<Page>;
+  /** Closes the browser, kills what is left of it, deletes its profile. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a headless Chromium with a temporary profile and connects to its
+ * DevTools port.
+ */
+async function launchChromium(): Promise<Chromium> {
+  const dir = await Deno.makeTempDir({ prefix: "camwire-chromium-" });
+  const command = new Deno.Command(CHROMIUM, {
+    args: [
+      "--headless=new",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--disable-dev-shm-usage",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--remote-debugging-port=0",
+      `--user-data-dir=${dir}`,
+      "about:blank",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  });
+  let child: Deno.ChildProcess;
+  try {
+    child = command.spawn();
+  } catch (error) {
+    await removeDir(dir);
+    throw new Error(`Cannot start ${CHROMIUM}: ${error}`);
+  }
+  // Drain stderr to the end (Chromium is chatty), keeping the start only.
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream())
+    .getReader();
+  let log = "";
+  const { promise: listening, resolve: found } = Promise.withResolvers<
+    string
+  >();
+  const drained = (async () => {
+    while (true) {
+      const { value, done } = await stderr.read();
+      if (done) return;
+      if (log.length > 100_000) continue;
+      log += value;
+      const match = log.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (match) found(match[1]!);
+    }
+  })().catch(() => {});
+  let devtools: DevTools | undefined;
+  const close = async () => {
+    if (devtools) {
+      await devtools.send("Browser.close", {}, undefined, 3000).catch(() => {});
+      await devtools.close();
+    }
+    // Its helper processes end with it, even when it is killed.
+    await withTimeout(child.status, 5000, "").catch(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It has just exited.
+      }
+    });
+    await child.status;
+    await stderr.cancel().catch(() => {});
+    await drained;
+    await removeDir(dir);
+  };
+  try {
+    const url = await withTimeout(
+      Promise.race([
+        listening,
+        child.status.then(({ code }) => {
+          throw new Error(`Chromium exited with ${code}`);
+        }),
+      ]),
+      20_000,
+      "Chromium printed no DevTools URL",
+    );
+    devtools = await DevTools.connect(url);
+  } catch (error) {
+    await close();
+    throw new Error(`Cannot drive Chromium: ${error}; its stderr:\n${log}`);
+  }
+  const browser = devtools;
+  return {
+    devtools: browser,
+    async newPage() {
+      const { targetId } = await browser.send("Target.createTarget", {
+        url: "about:blank",
+      });
+      const { sessionId } = await browser.send("Target.attachToTarget", {
+        targetId,
+        flatten: true,
+      });
+      const page = new Page(browser, sessionId as string);
+      for (const domain of ["Runtime", "Log", "Page"]) {
+        await page.send(`${domain}.enable`);
+      }
+      return page;
+    },
+    close,
+  };
+}
+
+/** Deletes a directory tree, retrying while a dying process writes to it. */
+async function removeDir(dir: string): Promise<void> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      await Deno.remove(dir, { recursive: true });
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      if (attempt === 5) throw error;
+      await sleep(200);
+    }
+  }
+}
