@@ -8,7 +8,9 @@ import {
   LatestFrameSender,
   parseDshowVideoDevices,
   parseServerFlags,
+  publishFormat,
   reachableAddresses,
+  relayArgs,
   UsageError,
 } from "./server.ts";
 import {
@@ -554,4 +556,41 @@ Deno.test("e2e: --preview feeds ffplay the same frames; closing it keeps viewers
     await server.stop();
     await ffplay.remove();
   }
+});
+
+Deno.test("captureArgs() adds one H.264 tee output for publishing, to local relays", () => {
+  const args = captureArgs({
+    ...base,
+    kind: "test",
+    relays: [
+      "udp://127.0.0.1:5000?pkt_size=1316",
+      "udp://127.0.0.1:5001?pkt_size=1316",
+    ],
+  });
+  const second = args.slice(args.indexOf("pipe:1") + 1).join(" ");
+  assert.match(
+    second,
+    /^-map 0:v -vf scale=320:-2 -c:v libx264 -preset ultrafast -tune zerolatency /,
+  );
+  assert.match(second, /-force_key_frames expr:gte\(t,n_forced\*1\)/);
+  assert.match(
+    second,
+    /-f tee \[f=mpegts:onfail=ignore\]udp:\/\/127\.0\.0\.1:5000\?pkt_size=1316\|\[f=mpegts:onfail=ignore\]udp:\/\/127\.0\.0\.1:5001/,
+  );
+  assert.equal(captureArgs({ ...base, kind: "test" }).at(-1), "pipe:1");
+});
+
+Deno.test("publishFormat() and relayArgs() pick the container by scheme", () => {
+  assert.equal(publishFormat("rtmp://host/live/cam"), "flv");
+  assert.equal(publishFormat("RTMPS://host/live/cam"), "flv");
+  assert.equal(publishFormat("rtsp://host:8554/cam"), "rtsp");
+  assert.equal(publishFormat("srt://host:9000"), "mpegts");
+  assert.equal(publishFormat("http://host/x"), undefined);
+  const args = relayArgs("udp://127.0.0.1:5000", "rtsp://host:8554/cam");
+  assert.deepEqual(args.slice(-3), ["-f", "rtsp", "rtsp://host:8554/cam"]);
+  assert.ok(args.includes("copy"));
+  assert.equal(
+    args[args.indexOf("-i") + 1]!.split("?")[0],
+    "udp://127.0.0.1:5000",
+  );
 });
