@@ -330,3 +330,34 @@ Deno.test("e2e: SIGTERM and SIGINT end the client with exit 0 and no ffplay left
     await server.stop();
   }
 });
+
+Deno.test("e2e: client --stats prints fps, bit rate, drops and latency each second", async () => {
+  const server = await startServerProcess(["--source", "test"]);
+  try {
+    const out = await runScript("client.ts", [
+      "--port",
+      `${server.port}`,
+      "--output",
+      "-",
+      "--frames",
+      "75",
+      "--stats",
+    ]);
+    assert.equal(out.code, 0, out.stderr);
+    const lines = out.stderr.trim().split("\n");
+    assert.ok(lines.length >= 2, out.stderr);
+    for (const line of lines) {
+      const match = line.match(
+        /^camwire: (\d+\.\d) fps, (\d+) kbit\/s, (\d+) dropped, latency p50 (\d+\.\d) ms p99 (\d+\.\d) ms$/,
+      );
+      assert.ok(match, `not a stats line: ${line}`);
+      const [, fps, kbit, dropped, p50, p99] = match.map(Number);
+      assert.ok(fps! >= 20 && fps! <= 40, line);
+      assert.ok(kbit! > 500, line);
+      assert.equal(dropped, 0); // a file loses no frame
+      assert.ok(p50! >= 0 && p50! <= p99! && p99! < 1000, line);
+    }
+  } finally {
+    await server.stop();
+  }
+});

@@ -171,7 +171,13 @@ Deno.test("e2e: 50 viewers that never read cost a live viewer nothing and memory
     const growth = rssBytes(server.child.pid) - rssBefore;
     assert.ok(fps >= 25, `live viewer got ${fps} fps`);
     assert.ok(growth < 20 * 1024 * 1024, `server RSS grew by ${growth} bytes`);
-    // They blocked within a frame or two (bounded send buffer) and were
+    // The server's status line, every 10 s, tells of the skipped frames.
+    const status = server.lines.filter((l) =>
+      /^camwire: 51 viewers, \d+\.\d fps in, .* kbit\/s out, [1-9]\d* frames skipped for slow viewers \(last 10 s\)$/
+        .test(l)
+    );
+    assert.ok(status.length >= 1, server.lines.join("\n"));
+    // They blocked within a frame or two (bounded send queue) and were
     // dropped after --client-timeout (10 s).
     const dropped = server.lines.filter((l) =>
       /left: dropped: a frame took over 10\.0 s/.test(l)

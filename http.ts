@@ -298,7 +298,7 @@ class MjpegStream {
    * way to cut a connection whose writes are stuck; erroring the body
    * would only print the error once the stuck write ends. So the body is
    * closed: a stalled viewer's connection holds what it already has in
-   * its buffers (bounded by --send-buffer) until it reads or goes away.
+   * its buffers (bounded by --send-queue) until it reads or goes away.
    */
   end(reason: string): void {
     if (this.#ended) return;

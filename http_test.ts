@@ -349,7 +349,7 @@ Deno.test("http: a stream viewer that stops reading is dropped after --client-ti
     try {
       const request = "GET /stream.mjpg HTTP/1.1\r\nHost: camwire\r\n\r\n";
       await conn.write(new TextEncoder().encode(request));
-      // It never reads: the bounded send buffer fills within a few frames.
+      // It never reads: the bounded send queue fills within a few frames.
       await server.waitForLine(
         /http viewer 127\.0\.0\.1:\d+ left: dropped: a frame took over 1\.0 s to send/,
         8000,

@@ -20,7 +20,7 @@ import dgram from "node:dgram";
 import { networkInterfaces } from "node:os";
 import { parseArgs } from "node:util";
 import { HEADER_SIZE, jpegSize, JpegSplitter, stampFrame } from "./framing.ts";
-import { DirectSender, limitSendBuffer, SEND_FAILED } from "./sockets.ts";
+import { DirectSender, limitSendQueue, SEND_FAILED } from "./sockets.ts";
 import {
   type FrameHub,
   type HttpFrontend,
@@ -380,11 +380,12 @@ export interface ServerOptions {
   /** End the server when the source ends, instead of restarting it. @default {false} */
   exitOnSourceEnd?: boolean;
   /**
-   * Kernel send buffer per viewer in bytes (Linux; 0 leaves the system's,
-   * which grows to 4 MB): bounds how stale a slow viewer's frames get.
-   * @default {32768}
+   * Most bytes the kernel may hold unsent per viewer (Linux; 0: no bound,
+   * the send buffer grows to 4 MB): bounds how stale a slow viewer's
+   * frames get.
+   * @default {DEFAULT_SEND_QUEUE}
    */
-  sendBuffer?: number;
+  sendQueue?: number;
   /**
    * Write to TCP viewers with synchronous `send(2)` calls through FFI
    * (Linux) rather than Deno's async writes: about 1.5 µs less CPU per
@@ -934,10 +935,10 @@ async function freeUdpPort(): Promise<number> {
 }
 
 /**
- * Default kernel send buffer per viewer: a few frames. A slow viewer then
- * gets fresh frames (see bench/slow_viewer.ts for the measurement).
+ * Default bound on the bytes queued unsent per viewer: a couple of frames.
+ * A slow viewer then gets fresh frames (measured: bench/slow_viewer.ts).
  */
-const DEFAULT_SEND_BUFFER = 32 * 1024;
+const DEFAULT_SEND_QUEUE = 16 * 1024;
 
 /** Bytes a viewer may send before it is dropped: viewers only listen. */
 const MAX_VIEWER_INPUT = 1024;
@@ -997,22 +998,28 @@ class Viewer {
   }
 }
 
-let clockAnchor = { wall: 0, mono: -Infinity };
+let clockOffset = performance.timeOrigin;
+let clockCheckedAt = -Infinity;
 
 /**
- * The wall-clock time in milliseconds with sub-millisecond resolution.
- * `performance.now()` is fine-grained but drifts from the wall clock over
- * days (NTP slews only the latter); `Date.now()` is whole milliseconds.
- * So the monotonic clock counts from a wall-clock anchor renewed each second.
+ * The wall-clock time in milliseconds with sub-millisecond resolution, for
+ * capture stamps that another process (or machine, with NTP) compares with
+ * its own clock. `performance.timeOrigin + performance.now()` is precise;
+ * it is checked against `Date.now()` every 10 s and follows the wall clock
+ * when that steps (NTP, a suspend). `Date.now()` alone is whole
+ * milliseconds: up to 1 ms off.
  *
  * @returns Unix epoch milliseconds.
  */
 export function wallClockMs(): number {
   const mono = performance.now();
-  if (mono - clockAnchor.mono > 1000) {
-    clockAnchor = { wall: Date.now(), mono };
+  if (mono - clockCheckedAt > 10_000) {
+    clockCheckedAt = mono;
+    // Date.now() rounds down, so a clock in step reads a drift in (-1, 0].
+    const drift = Date.now() - (clockOffset + mono) + 0.5;
+    if (Math.abs(drift) > 1.5) clockOffset += drift;
   }
-  return clockAnchor.wall + (mono - clockAnchor.mono);
+  return clockOffset + mono;
 }
 
 /**
@@ -1154,8 +1161,8 @@ export async function startServer(
   };
 
   const listener = listen(host, port, options.tls);
-  const sendBuffer = options.sendBuffer ?? DEFAULT_SEND_BUFFER;
-  boundSendBuffer((listener.addr as Deno.NetAddr).port, sendBuffer, log);
+  const sendQueue = options.sendQueue ?? DEFAULT_SEND_QUEUE;
+  boundSendQueue((listener.addr as Deno.NetAddr).port, sendQueue, log);
   const broadcaster = new Broadcaster();
   if (options.directSend ?? true) broadcaster.direct = DirectSender.open();
   let placeholder: Uint8Array | undefined;
@@ -1231,7 +1238,7 @@ export async function startServer(
       maxClients: options.maxClients ?? 1000,
       token: options.token,
       tls: options.tls !== undefined,
-      sendBuffer,
+      sendQueue,
       onDemand: options.onDemand ?? false,
       idleStopMs: options.idleStopMs ?? 5000,
       publishers,
@@ -1272,17 +1279,17 @@ function listen(
   }
 }
 
-/** {@linkcode limitSendBuffer}, or a line saying why it could not be. */
-function boundSendBuffer(
+/** {@linkcode limitSendQueue}, or a line saying why it could not be. */
+function boundSendQueue(
   port: number,
   bytes: number,
   log: (line: string) => void,
 ): void {
   if (bytes <= 0) return;
-  const why = limitSendBuffer(port, bytes);
+  const why = limitSendQueue(port, bytes);
   if (why !== "") {
     log(
-      `camwire: cannot bound the send buffer of port ${port} (${why}): slow viewers may see frames seconds late`,
+      `camwire: cannot bound the send queue of port ${port} (${why}): slow viewers may see frames seconds late`,
     );
   }
 }
@@ -1345,7 +1352,7 @@ export interface ServerStats {
 interface ServerSettings {
   /** The TCP port speaks TLS: never write to its sockets directly. */
   tls: boolean;
-  sendBuffer: number;
+  sendQueue: number;
   onDemand: boolean;
   idleStopMs: number;
   publishers: Publisher[];
@@ -1414,7 +1421,7 @@ class Server implements CamwireServer {
         tokenEquals: constantTimeEqual,
       });
       // HTTP viewers, too, must block early and skip frames when slow.
-      boundSendBuffer(this.http.port, settings.sendBuffer, settings.log);
+      boundSendQueue(this.http.port, settings.sendQueue, settings.log);
     }
     this.done = supervisor.ended.finally(() => this.close());
     this.done.catch(() => {}); // observed by whoever awaits it
@@ -1882,8 +1889,9 @@ OPTIONS:
   --port <PORT>           TCP port (default 9999)
   --source <SOURCE>       auto | camera | test | a file path or URL | - (MJPEG on stdin)
                           (default auto: the camera if present, else the test pattern)
-  --device <DEVICE>       Camera device (default ${device}; Linux /dev/video0,
-                          Windows video=<name> (first listed), macOS avfoundation index 0)
+  --device <DEVICE>       Camera device (default ${device}; Linux: /dev/videoN,
+                          Windows: video=<name>, default the first camera listed,
+                          macOS: avfoundation index)
   --width <PIXELS>        Frame width; the height keeps the aspect ratio (default 320)
   --fps <N>               Frames per second of the camera or test pattern (default 30)
   --quality <Q>           JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5)
@@ -1905,9 +1913,9 @@ FAULTS:
                           restarting it (default off)
   --client-timeout <S>    Drop a viewer whose frame is not sent after S seconds (default 10)
   --max-clients <N>       Close connections beyond N at once (default 1000)
-  --send-buffer <BYTES>   Kernel send buffer per viewer, so a slow viewer gets fresh
-                          frames, not seconds-old ones (default 32768; Linux only,
-                          elsewhere and with 0 the system's own, up to 4 MB)
+  --send-queue <BYTES>    Most bytes the kernel may hold unsent per viewer, so a slow
+                          viewer gets fresh frames, not seconds-old ones (default
+                          ${DEFAULT_SEND_QUEUE}; Linux only; elsewhere and with 0, up to 4 MB)
 
 ACCESS:
   --token <SECRET>        Viewers must first send "camwire <SECRET>\\n" (default none:
@@ -1937,7 +1945,7 @@ interface Flags {
   exitOnSourceEnd: boolean;
   clientTimeoutMs: number;
   maxClients: number;
-  sendBuffer: number;
+  sendQueue: number;
   token: string | undefined;
   cert: string | undefined;
   key: string | undefined;
@@ -2060,7 +2068,7 @@ export function parseServerFlags(
         "exit-on-source-end": { type: "boolean", default: false },
         "client-timeout": { type: "string", default: "10" },
         "max-clients": { type: "string", default: "1000" },
-        "send-buffer": { type: "string", default: String(DEFAULT_SEND_BUFFER) },
+        "send-queue": { type: "string", default: String(DEFAULT_SEND_QUEUE) },
         token: { type: "string" },
         cert: { type: "string" },
         key: { type: "string" },
@@ -2120,7 +2128,7 @@ export function parseServerFlags(
       3600,
     ]),
     maxClients: intFlag("max-clients", values["max-clients"], [1, 1_000_000]),
-    sendBuffer: intFlag("send-buffer", values["send-buffer"], [0, 1 << 30]),
+    sendQueue: intFlag("send-queue", values["send-queue"], [0, 1 << 30]),
     token: tokenFlag(values.token, env.CAMWIRE_TOKEN),
     cert: values.cert,
     key: values.key,

@@ -161,7 +161,7 @@ Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t
       exitOnSourceEnd: false,
       clientTimeoutMs: 10_000,
       maxClients: 1000,
-      sendBuffer: 32768,
+      sendQueue: 16384,
       token: undefined,
       cert: undefined,
       key: undefined,

@@ -1,16 +1,16 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Linux socket calls that Deno has no API for, made through libc with FFI:
- * bounding a listener's send buffer, and sending to a viewer's socket
+ * bounding what the kernel queues for a viewer, and sending to a viewer's socket
  * synchronously. Both are optional speed-ups: where they do not apply
  * (another OS, no FFI permission, IPv6) camwire works without them.
  *
  * @module
  */
 
-/** Linux constants, from <sys/socket.h> and <errno.h>. */
-const SOL_SOCKET = 1;
-const SO_SNDBUF = 7;
+/** Linux constants, from <sys/socket.h>, <netinet/tcp.h>, <errno.h>. */
+const IPPROTO_TCP = 6;
+const TCP_NOTSENT_LOWAT = 25;
 const AF_INET = 2;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
@@ -47,27 +47,35 @@ function openLibc(): Libc | null {
 }
 
 /**
- * Bounds the kernel send buffer of every connection the listener on `port`
- * accepts (they inherit it). Why: Linux lets a send buffer grow to 4 MB,
- * seconds of video that a slow viewer would watch late before its writes
- * ever block; with a small buffer they block at once and it skips to the
- * newest frame.
+ * Bounds the bytes the kernel may hold unsent for every connection the
+ * listener on `port` accepts (they inherit `TCP_NOTSENT_LOWAT`). Why: Linux
+ * lets a send buffer grow to 4 MB, seconds of video that a slow viewer
+ * would watch late before its writes ever block. With the bound, a write
+ * blocks as soon as a few frames wait, and the viewer skips to the newest
+ * frame. Unlike a small `SO_SNDBUF`, it does not limit the bytes in flight,
+ * so a viewer far away (a long round trip) still gets the full rate.
  *
  * The listener's fd is found through `/proc/net/tcp{,6}` (its inode, by
  * port and LISTEN state) and `/proc/self/fd`.
  *
  * @param port The listening port.
- * @param bytes Send buffer size (the kernel doubles it for bookkeeping).
+ * @param bytes Most unsent bytes per connection.
  * @returns `""` when done, else why it could not be.
  */
-export function limitSendBuffer(port: number, bytes: number): string {
+export function limitSendQueue(port: number, bytes: number): string {
   const lib = openLibc();
   if (lib === null) return "needs Linux and --allow-ffi";
   try {
     const fd = listeningFd(port);
     if (fd === undefined) return "listening socket not found in /proc";
     const value = new Int32Array([bytes]);
-    const rc = lib.symbols.setsockopt(fd, SOL_SOCKET, SO_SNDBUF, value, 4);
+    const rc = lib.symbols.setsockopt(
+      fd,
+      IPPROTO_TCP,
+      TCP_NOTSENT_LOWAT,
+      value,
+      4,
+    );
     return rc === 0 ? "" : "setsockopt failed";
   } catch (error) {
     return error instanceof Error ? error.message : String(error);

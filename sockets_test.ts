@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import {
   DirectSender,
-  limitSendBuffer,
+  limitSendQueue,
   SEND_FAILED,
   WOULD_BLOCK,
 } from "./sockets.ts";
@@ -13,10 +13,10 @@ import { eventually } from "./test_util.ts";
 const direct = DirectSender.open();
 
 /** A connected loopback pair: `server` accepted, `client` connected. */
-async function loopbackPair(sendBuffer = 0) {
+async function loopbackPair(sendQueue = 0) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  if (sendBuffer > 0) {
-    assert.equal(limitSendBuffer(listener.addr.port, sendBuffer), "");
+  if (sendQueue > 0) {
+    assert.equal(limitSendQueue(listener.addr.port, sendQueue), "");
   }
   const client = await Deno.connect({
     hostname: "127.0.0.1",
@@ -70,8 +70,8 @@ Deno.test("DirectSender reports a full socket, then a broken one", async () => {
       result = direct.send(fd, frame);
       sent += Math.max(result, 0);
     }
-    // The peer never reads: its receive buffer and our small send buffer
-    // fill, and then the socket takes nothing more.
+    // The peer never reads: its receive buffer fills, then our bounded
+    // unsent queue, and then the socket takes nothing more.
     assert.equal(result, WOULD_BLOCK);
     assert.ok(sent < 1_000_000, `${sent} bytes went into a stalled socket`);
     client.close();

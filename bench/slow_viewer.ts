@@ -6,12 +6,12 @@
  * only; needs ffmpeg and /usr/bin/python3.
  *
  * ```sh
- * deno run -A bench/slow_viewer.ts [--viewers 1000] [--seconds 20]
+ * deno run -A bench/slow_viewer.ts [--viewers 1000] [--seconds 20] [--queues 0,default]
  * ```
  *
- * It starts `server.ts --source test --max-clients 5000` twice: with
- * `--send-buffer 0` (the kernel's own send buffer, autotuned up to 4 MB)
- * and with the default (32768). Each time:
+ * It starts `server.ts --source test --max-clients 5000` once per value of
+ * `--queues`: `--send-queue 0` (no bound: the kernel's send buffer,
+ * autotuned up to 4 MB), a number of bytes, or `default`. Each time:
  *
  * 1. it measures the stream's byte rate from one normal viewer over 2 s;
  * 2. it connects `--viewers` normal viewers (`fanout_load.ts` processes,
@@ -27,7 +27,7 @@
  *      resuming, and how long until it reads one less than 1 s old;
  * 4. it reports the normal viewers' fps over the same window.
  *
- * Prints a before/after markdown table (kernel default vs bounded).
+ * Prints a markdown table with a column per `--send-queue` value.
  *
  * @module
  */
@@ -205,13 +205,13 @@ interface Result {
 
 async function runConfig(
   label: string,
-  sendBufferArgs: string[],
+  sendQueueArgs: string[],
   viewers: number,
   seconds: number,
 ): Promise<Result> {
   const server = await startServer(ROOT + "server.ts", [
     ...["--source", "test", "--host", "127.0.0.1", "--port", "0"],
-    ...["--max-clients", "5000", ...sendBufferArgs],
+    ...["--max-clients", "5000", ...sendQueueArgs],
   ]);
   try {
     await delay(500);
@@ -342,6 +342,7 @@ async function main(): Promise<void> {
     options: {
       viewers: { type: "string", default: "1000" },
       seconds: { type: "string", default: "20" },
+      queues: { type: "string", default: "0,default" },
     },
   });
   const viewers = Number(values.viewers);
@@ -355,14 +356,15 @@ async function main(): Promise<void> {
     Deno.exit(2);
   }
   const results: Result[] = [];
-  for (
-    const [label, args] of [
-      ["--send-buffer 0 (kernel default)", ["--send-buffer", "0"]],
-      ["default --send-buffer (32768)", []],
-    ] as const
-  ) {
+  for (const queue of values.queues.split(",")) {
+    const label = queue === "default"
+      ? "default --send-queue"
+      : queue === "0"
+      ? "--send-queue 0 (no bound)"
+      : `--send-queue ${queue}`;
+    const args = queue === "default" ? [] : ["--send-queue", queue];
     console.error(`slow_viewer: ${label} …`);
-    results.push(await runConfig(label, [...args], viewers, seconds));
+    results.push(await runConfig(label, args, viewers, seconds));
   }
   console.log(
     [
