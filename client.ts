@@ -16,7 +16,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { Deframer, FramingError, readStamp } from "./framing.ts";
 import {
   CamwireError,
@@ -25,6 +24,7 @@ import {
   intFlag,
   LatestFrameSender,
   onStopSignal,
+  parseFlags,
   readPem,
   secondsFlag,
   tokenFlag,
@@ -505,29 +505,19 @@ export function parseClientFlags(
   args: string[],
   env: { CAMWIRE_TOKEN?: string | undefined } = {},
 ): Flags | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        host: { type: "string", default: "127.0.0.1" },
-        port: { type: "string", default: "9999" },
-        output: { type: "string" },
-        frames: { type: "string" },
-        timeout: { type: "string", default: "10" },
-        reconnect: { type: "boolean", default: false },
-        token: { type: "string" },
-        tls: { type: "boolean", default: false },
-        ca: { type: "string" },
-        stats: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (error) {
-    throw UsageError.from(error);
-  }
+  const values = parseFlags(args, {
+    host: { type: "string", default: "127.0.0.1" },
+    port: { type: "string", default: "9999" },
+    output: { type: "string" },
+    frames: { type: "string" },
+    timeout: { type: "string", default: "10" },
+    reconnect: { type: "boolean", default: false },
+    token: { type: "string" },
+    tls: { type: "boolean", default: false },
+    ca: { type: "string" },
+    stats: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  });
   if (values.help) return "help";
   for (const name of ["host", "output", "ca"] as const) {
     if (values[name]?.trim() === "") {

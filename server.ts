@@ -18,7 +18,7 @@
 
 import dgram from "node:dgram";
 import { networkInterfaces } from "node:os";
-import { parseArgs } from "node:util";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { HEADER_SIZE, jpegSize, JpegSplitter, stampFrame } from "./framing.ts";
 import { DirectSender, limitSendQueue, SEND_FAILED } from "./sockets.ts";
 import {
@@ -1966,6 +1966,26 @@ export class UsageError extends Error {
 }
 
 /**
+ * Parses a command line strictly: unknown flags and stray words are errors.
+ *
+ * @param args Command-line arguments.
+ * @param options The flags, as `node:util` `parseArgs` takes them.
+ * @returns The flags' values.
+ * @throws {UsageError} On an unknown flag or a missing value.
+ */
+export function parseFlags<const O extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: O,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
+      .values;
+  } catch (error) {
+    throw UsageError.from(error);
+  }
+}
+
+/**
  * Reads an integer flag value within bounds.
  *
  * @param name Flag name, for the message.
@@ -2045,39 +2065,29 @@ export function parseServerFlags(
   args: string[],
   env: { CAMWIRE_TOKEN?: string | undefined } = {},
 ): Flags | "help" {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        host: { type: "string", default: "0.0.0.0" },
-        port: { type: "string", default: "9999" },
-        source: { type: "string", default: "auto" },
-        device: { type: "string" },
-        width: { type: "string", default: "320" },
-        fps: { type: "string", default: "30" },
-        quality: { type: "string", default: "5" },
-        preview: { type: "boolean", default: false },
-        "http-port": { type: "string" },
-        publish: { type: "string", multiple: true, default: [] },
-        "on-demand": { type: "boolean", default: false },
-        "idle-stop": { type: "string", default: "5" },
-        "stall-timeout": { type: "string", default: "3" },
-        "exit-on-source-end": { type: "boolean", default: false },
-        "client-timeout": { type: "string", default: "10" },
-        "max-clients": { type: "string", default: "1000" },
-        "send-queue": { type: "string", default: String(DEFAULT_SEND_QUEUE) },
-        token: { type: "string" },
-        cert: { type: "string" },
-        key: { type: "string" },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    }));
-  } catch (error) {
-    throw UsageError.from(error);
-  }
+  const values = parseFlags(args, {
+    host: { type: "string", default: "0.0.0.0" },
+    port: { type: "string", default: "9999" },
+    source: { type: "string", default: "auto" },
+    device: { type: "string" },
+    width: { type: "string", default: "320" },
+    fps: { type: "string", default: "30" },
+    quality: { type: "string", default: "5" },
+    preview: { type: "boolean", default: false },
+    "http-port": { type: "string" },
+    publish: { type: "string", multiple: true, default: [] },
+    "on-demand": { type: "boolean", default: false },
+    "idle-stop": { type: "string", default: "5" },
+    "stall-timeout": { type: "string", default: "3" },
+    "exit-on-source-end": { type: "boolean", default: false },
+    "client-timeout": { type: "string", default: "10" },
+    "max-clients": { type: "string", default: "1000" },
+    "send-queue": { type: "string", default: String(DEFAULT_SEND_QUEUE) },
+    token: { type: "string" },
+    cert: { type: "string" },
+    key: { type: "string" },
+    help: { type: "boolean", short: "h", default: false },
+  });
   if (values.help) return "help";
   const width = intFlag("width", values.width, [16, 7680]);
   if (width % 2 !== 0) {
