@@ -15,6 +15,7 @@ import {
   makeCertificate,
   RawViewer,
   type Received,
+  receiveFrames,
   rssBytes,
   runScript,
   startServerProcess,
@@ -281,18 +282,7 @@ Deno.test("e2e: with --token only a viewer that sends the right token first gets
         await viewer.close();
       }
     }
-    const client = await runScript("client.ts", [
-      "--port",
-      `${server.port}`,
-      "--output",
-      "-",
-      "--frames",
-      "10",
-      "--token",
-      "s3cret",
-    ]);
-    assert.equal(client.code, 0, client.stderr);
-    assert.equal(frameSizes(client.stdout).length, 10);
+    await receiveFrames(server.port, 10, ["--token", "s3cret"]);
     const denied = await runScript("client.ts", [
       "--port",
       `${server.port}`,
@@ -346,21 +336,8 @@ Deno.test("e2e: TLS with a token: the right token gets video, a wrong one or an 
       await wrong.close();
     }
     const port = `${server.port}`;
-    const client = await runScript("client.ts", [
-      "--port",
-      port,
-      "--tls",
-      "--ca",
-      `${dir}/ca.pem`,
-      "--token",
-      "tls-s3cret",
-      "--output",
-      "-",
-      "--frames",
-      "10",
-    ]);
-    assert.equal(client.code, 0, client.stderr);
-    assert.equal(frameSizes(client.stdout).length, 10);
+    const tls = ["--tls", "--ca", `${dir}/ca.pem`, "--token", "tls-s3cret"];
+    await receiveFrames(port, 10, tls);
     const untrusted = await runScript("client.ts", [
       "--port",
       port,

@@ -19,6 +19,7 @@ import {
   fakeFfplay,
   frameSizes,
   isAlive,
+  receiveFrames,
   runScript,
   startServerProcess,
 } from "./test_util.ts";
@@ -252,28 +253,11 @@ Deno.test("LatestFrameSender reports a failed write once and stops", async () =>
 Deno.test("e2e: two viewers each receive 320-px JPEGs from one ffmpeg", async () => {
   const server = await startServerProcess(["--source", "test"]);
   try {
-    const [a, b] = await Promise.all([
-      runScript("client.ts", [
-        "--port",
-        `${server.port}`,
-        "--output",
-        "-",
-        "--frames",
-        "45",
-      ]),
-      runScript("client.ts", [
-        "--port",
-        `${server.port}`,
-        "--output",
-        "-",
-        "--frames",
-        "45",
-      ]),
+    const both = await Promise.all([
+      receiveFrames(server.port, 45),
+      receiveFrames(server.port, 45),
     ]);
-    for (const out of [a, b]) {
-      assert.equal(out.code, 0, out.stderr);
-      const sizes = frameSizes(out.stdout);
-      assert.equal(sizes.length, 45);
+    for (const sizes of both) {
       for (const size of sizes) {
         assert.deepEqual(size, { width: 320, height: 240 });
       }
@@ -327,16 +311,7 @@ Deno.test("e2e: a viewer vanishing mid-frame does not disturb the others", async
       await conn.read(new Uint8Array(100)); // part of a frame, then gone
       conn.close();
     }
-    const out = await runScript("client.ts", [
-      "--port",
-      `${server.port}`,
-      "--output",
-      "-",
-      "--frames",
-      "30",
-    ]);
-    assert.equal(out.code, 0, out.stderr);
-    assert.equal(frameSizes(out.stdout).length, 30);
+    await receiveFrames(server.port, 30);
     assert.ok(isAlive(server.child.pid));
   } finally {
     await server.stop();
@@ -499,16 +474,8 @@ Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", a
   };
   try {
     const [, port] = await readUntil(/127\.0\.0\.1:(\d+)/);
-    const out = await runScript("client.ts", [
-      "--port",
-      port!,
-      "--output",
-      "-",
-      "--frames",
-      "20",
-    ]);
-    assert.equal(out.code, 0, out.stderr);
-    assert.deepEqual(frameSizes(out.stdout)[0], { width: 320, height: 180 });
+    const sizes = await receiveFrames(port!, 20);
+    assert.deepEqual(sizes[0], { width: 320, height: 180 });
     await readUntil(/the source ended/);
     assert.equal((await server.status).code, 0);
   } finally {
@@ -541,16 +508,7 @@ Deno.test("e2e: --preview feeds ffplay the same frames; closing it keeps viewers
     for (const size of sizes) {
       assert.deepEqual(size, { width: 320, height: 240 });
     }
-    const out = await runScript("client.ts", [
-      "--port",
-      `${server.port}`,
-      "--output",
-      "-",
-      "--frames",
-      "30",
-    ]);
-    assert.equal(out.code, 0, out.stderr);
-    assert.equal(frameSizes(out.stdout).length, 30);
+    await receiveFrames(server.port, 30);
     assert.equal(childPids(server.child.pid, "ffmpeg").length, 1);
   } finally {
     await server.stop();

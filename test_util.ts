@@ -6,6 +6,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { Deframer, jpegSize, JpegSplitter } from "./framing.ts";
 
 const DIR = new URL(".", import.meta.url).pathname;
@@ -173,6 +174,30 @@ export async function makeCertificate(dir: string): Promise<void> {
       );
     }
   }
+}
+
+/**
+ * Runs `client.ts --output - --frames N` against a local server and checks
+ * that it ended well with exactly N frames.
+ *
+ * @param port The server's port on 127.0.0.1.
+ * @param frames How many frames to take.
+ * @param flags More client flags (`--token`, `--tls`...).
+ * @returns Each frame's size.
+ */
+export async function receiveFrames(
+  port: number | string,
+  frames: number,
+  flags: string[] = [],
+): Promise<({ width: number; height: number } | undefined)[]> {
+  const out = await runScript("client.ts", [
+    ...["--port", `${port}`, "--output", "-", "--frames", `${frames}`],
+    ...flags,
+  ]);
+  assert.equal(out.code, 0, out.stderr);
+  const sizes = frameSizes(out.stdout);
+  assert.equal(sizes.length, frames);
+  return sizes;
 }
 
 /**
