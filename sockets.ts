@@ -1,9 +1,10 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Linux socket calls that Deno has no API for, made through libc with FFI:
- * bounding what the kernel queues for a viewer, and sending to a viewer's socket
- * synchronously. Both are optional speed-ups: where they do not apply
- * (another OS, no FFI permission, IPv6) camwire works without them.
+ * bounding what the kernel queues for a viewer, and sending to a viewer's
+ * socket synchronously. Both are optional: where they do not apply (another
+ * OS, no FFI permission; for direct sends also IPv6 and TLS) camwire works
+ * without them.
  *
  * @module
  */

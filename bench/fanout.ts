@@ -10,7 +10,7 @@
  * ```
  *
  * `--server-arg <FLAG>` (repeatable) passes extra flags to camwire's server,
- * e.g. `--server-arg=--send-buffer --server-arg=0`; `--no-reference` skips
+ * e.g. `--server-arg=--send-queue --server-arg=0`; `--no-reference` skips
  * the reference runs.
  *
  * For each N, for camwire (`server.ts --source test --max-clients 5000`)
