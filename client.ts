@@ -40,6 +40,8 @@ export interface FrameSink {
   ended: Promise<void>;
   /** Frames the sink dropped because it fell behind. */
   readonly dropped: number;
+  /** Why the sink ended on its own in failure (ffplay could not run). */
+  readonly failure?: string | undefined;
   /** Flushes and releases the sink. */
   close(): Promise<void>;
 }
@@ -104,7 +106,13 @@ export async function runClient(
   const timeoutMs = options.timeoutMs ?? 10_000;
   const where = `${options.tls ? "tls" : "tcp"}://${host}:${port}`;
   if (options.signal?.aborted) return { frames: 0, reason: "aborted" };
-  const conn = await connect(host, port, options.tls, timeoutMs, where);
+  let conn: Deno.Conn;
+  try {
+    conn = await connect(host, port, options, timeoutMs, where);
+  } catch (error) {
+    if (options.signal?.aborted) return { frames: 0, reason: "aborted" };
+    throw error;
+  }
   let stopReason: ClientResult["reason"] | "timeout" | null = null;
   const stopFor = (reason: NonNullable<typeof stopReason>) => {
     stopReason ??= reason;
@@ -177,13 +185,15 @@ export async function runClient(
   return { frames, reason: "server-closed" };
 }
 
+/** Connects within `timeoutMs`, or until `signal` aborts (then rejects). */
 async function connect(
   hostname: string,
   port: number,
-  tls: ClientOptions["tls"],
+  options: ClientOptions,
   timeoutMs: number,
   where: string,
 ): Promise<Deno.Conn> {
+  const { tls, signal } = options;
   const connecting: Promise<Deno.Conn> = tls
     ? Deno.connectTls({ hostname, port, caCerts: tls.caCerts })
     : Deno.connect({ hostname, port }).then((conn) => {
@@ -191,11 +201,14 @@ async function connect(
       return conn;
     });
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort = () => {};
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(
       () => reject(new Deno.errors.TimedOut("timed out")),
       timeoutMs,
     );
+    onAbort = () => reject(new Deno.errors.Interrupted("aborted"));
+    signal?.addEventListener("abort", onAbort);
   });
   try {
     const conn = await Promise.race([connecting, timeout]);
@@ -204,9 +217,10 @@ async function connect(
   } catch (error) {
     // A connection that completes after the timeout must not leak.
     connecting.then((conn) => conn.close(), () => {});
-    throw connectError(error, where);
+    throw signal?.aborted ? error : connectError(error, where);
   } finally {
     clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort);
   }
 }
 
@@ -281,6 +295,8 @@ export async function watch(
   let total = 0;
   let delay = FIRST_RETRY_MS;
   let lastProblem = "";
+  // The window closed while the client waits to reconnect ends it too.
+  const sinkEnded = sink.ended.then(() => false);
   while (true) {
     let problem: string;
     let got = 0;
@@ -288,14 +304,13 @@ export async function watch(
       const result = await runClient(sink, {
         ...options,
         frames: (options.frames ?? Infinity) - total,
-        onConnected: () => {
-          if (options.reconnect && lastProblem !== "") {
-            log(`camwire: connected to ${where}`);
-          }
-          options.onConnected?.();
-        },
         onFrame: (jpeg) => {
-          got++;
+          // Connected again only once frames come: a server that accepts
+          // and then closes (a wrong token) is still a problem.
+          if (got++ === 0 && lastProblem !== "") {
+            log(`camwire: connected to ${where}`);
+            lastProblem = "";
+          }
           options.onFrame?.(jpeg);
         },
       });
@@ -314,8 +329,9 @@ export async function watch(
       log(`camwire: ${problem}; reconnecting`);
       lastProblem = problem;
     }
-    if (!await sleep(delay, options.signal)) {
-      return { frames: total, reason: "aborted" };
+    if (!await Promise.race([sleep(delay, options.signal), sinkEnded])) {
+      const reason = options.signal?.aborted ? "aborted" : "sink-closed";
+      return { frames: total, reason };
     }
     delay = Math.min(delay * 2, MAX_RETRY_MS);
   }
@@ -384,13 +400,23 @@ export function ffplaySink(title: string, program = "ffplay"): FrameSink {
     await writer.write(bytes);
     return bytes.length;
   }, () => {});
+  let closing = false;
+  let failure: string | undefined;
   return {
     put: (jpeg) => sender.offer(jpeg),
-    ended: child.status.then(() => {}),
+    ended: child.status.then((status) => {
+      if (closing || status.success) return; // closed by us, or by the user
+      failure = `ffplay failed (exit code ${status.code}): ` +
+        "is there a display? Use --output FILE to save the stream instead";
+    }),
     get dropped() {
       return sender.skipped;
     },
+    get failure() {
+      return failure;
+    },
     close: async () => {
+      closing = true;
       await endProcess(child);
       await writer.close().catch(() => {});
     },
@@ -607,6 +633,7 @@ async function main(): Promise<void> {
         `camwire: the server closed the stream after ${result.frames} frames`,
       );
     }
+    if (sink.failure !== undefined) throw new CamwireError(sink.failure);
   } catch (error) {
     console.error(`camwire: ${(error as Error).message}`);
     code = 1;
