@@ -361,3 +361,24 @@ Deno.test("e2e: client --stats prints fps, bit rate, drops and latency each seco
     await server.stop();
   }
 });
+
+Deno.test("client: an ffplay that cannot run (no display) is an error, exit 1", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "camwire-ffplay-" });
+  await Deno.writeTextFile(`${dir}/ffplay`, "#!/bin/sh\nexit 1\n", {
+    mode: 0o755,
+  });
+  const server = await startServerProcess(["--source", "test"]);
+  try {
+    const out = await runScript("client.ts", ["--port", `${server.port}`], {
+      PATH: `${dir}:${Deno.env.get("PATH")}`,
+    });
+    assert.equal(out.code, 1);
+    assert.equal(
+      out.stderr.trim(),
+      "camwire: ffplay failed (exit code 1): is there a display? Use --output FILE to save the stream instead",
+    );
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

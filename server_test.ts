@@ -11,6 +11,7 @@ import {
   publishFormat,
   reachableAddresses,
   relayArgs,
+  startServer,
   UsageError,
 } from "./server.ts";
 import {
@@ -397,6 +398,38 @@ Deno.test("e2e: server errors are one clear line and a non-zero exit", async (t)
     assert.equal(out.code, 1);
     assert.match(out.stderr, /^camwire: Cannot open file \/no\/such\.mp4: /m);
   });
+  await t.step(
+    "HTTP port in use names --http-port",
+    async () => {
+      using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const out = await runScript("server.ts", [
+        ..."--source test --host 127.0.0.1 --port 0 --http-port".split(" "),
+        `${listener.addr.port}`,
+      ]);
+      assert.equal(out.code, 1);
+      assert.match(
+        out.stderr,
+        /the port is in use \(stop the other program or pick another --http-port\)$/m,
+      );
+    },
+  );
+  await t.step("a source that opens but sends no frame", async () => {
+    // A TCP "stream" that accepts and stays silent: ffmpeg waits for data.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held = listener.accept();
+    const out = await runScript("server.ts", [
+      "--source",
+      `tcp://127.0.0.1:${listener.addr.port}`,
+      "--port",
+      "0",
+    ]);
+    (await held).close();
+    assert.equal(out.code, 1);
+    assert.match(
+      out.stderr,
+      /^camwire: Cannot open stream tcp:\/\/127\.0\.0\.1:\d+: no frame within 10\.0 s$/m,
+    );
+  });
   await t.step("bad flag value", async () => {
     const out = await runScript("server.ts", ["--quality", "99"]);
     assert.equal(out.code, 2);
@@ -551,4 +584,21 @@ Deno.test("publishFormat() and relayArgs() pick the container by scheme", () => 
     args[args.indexOf("-i") + 1]!.split("?")[0],
     "udp://127.0.0.1:5000",
   );
+});
+
+Deno.test("startServer() that cannot open its source leaves nothing running", async () => {
+  // The sanitizers fail this test if a restart timer, a listener or a child
+  // process outlives the failed start.
+  await assert.rejects(
+    startServer({
+      source: "/no/such/camwire-source.mp4",
+      host: "127.0.0.1",
+      port: 0,
+      directSend: false,
+      sendQueue: 0,
+      log: () => {},
+    }),
+    /Cannot open file \/no\/such\/camwire-source\.mp4/,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300)); // past the grace
 });
