@@ -635,6 +635,8 @@ class CaptureSupervisor {
   #capture: Capture | null = null;
   #startedAt = 0;
   #lastFrameAt = 0;
+  /** Whether the current ffmpeg has sent a frame yet. */
+  #framed = false;
   #lostAt = 0;
   #backoffMs = FIRST_BACKOFF_MS;
   #stopped = false;
@@ -698,6 +700,7 @@ class CaptureSupervisor {
     const { ffmpeg, args, stdin } = this.#options;
     const capture = new Capture(ffmpeg, args, stdin, (jpeg) => {
       this.#lastFrameAt = performance.now();
+      this.#framed = true;
       if (this.#lostAt !== 0) this.#recovered();
       try {
         this.#options.onFrame(jpeg);
@@ -708,6 +711,7 @@ class CaptureSupervisor {
     });
     this.#capture = capture;
     this.#startedAt = this.#lastFrameAt = performance.now();
+    this.#framed = false;
     // A moment's grace: on Ctrl-C the terminal signals ffmpeg too, and its
     // exit must not be taken for a fault before the server sees the signal.
     capture.ended.then((status) =>
@@ -720,7 +724,12 @@ class CaptureSupervisor {
     const capture = this.#capture;
     if (capture === null || this.#stopped) return;
     const silentMs = performance.now() - this.#lastFrameAt;
-    if (silentMs > this.#options.stallTimeoutMs) {
+    // A camera that is still opening is not stalled: some USB cameras take
+    // seconds before their first frame.
+    const limit = !this.#framed
+      ? Math.max(this.#options.stallTimeoutMs, START_TIMEOUT_MS)
+      : this.#options.stallTimeoutMs;
+    if (silentMs > limit) {
       this.#options.log(
         `camwire: no frame from ffmpeg for ${seconds(silentMs)}; restarting it`,
       );
