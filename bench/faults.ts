@@ -58,19 +58,20 @@ async function recovery(kills: number): Promise<void> {
       const before = viewer.frames.length;
       const killedAt = performance.now();
       Deno.kill(ffmpeg!, "SIGKILL");
-      // The first frame after the kill is the placeholder, sent at once.
-      await eventually(() => viewer.frames.length > before, 5000);
-      const placeholder = unstamped(viewer.frames[before]!.jpeg);
-      const live = await eventually(
-        () =>
-          viewer.frames.slice(before).some((f) =>
-            !sameBytes(unstamped(f.jpeg), placeholder)
-          ),
-        15_000,
-      );
-      const first = viewer.frames.slice(before).find((f) =>
-        !sameBytes(unstamped(f.jpeg), placeholder)
-      );
+      // The placeholder goes out 0.1 s after the kill, the restart no
+      // sooner than 0.5 s: at 0.3 s the newest frame is the placeholder
+      // (live frames sent before the kill may still arrive before it).
+      await sleep(300);
+      const placeholder = unstamped(viewer.frames.at(-1)!.jpeg);
+      const isPlaceholder = (f: { jpeg: Uint8Array }) =>
+        sameBytes(unstamped(f.jpeg), placeholder);
+      const firstLive = () => {
+        const frames = viewer.frames.slice(before);
+        const last = frames.findLastIndex(isPlaceholder);
+        return frames.slice(last + 1).find((f) => !isPlaceholder(f));
+      };
+      const live = await eventually(() => firstLive() !== undefined, 15_000);
+      const first = firstLive();
       if (!live || first === undefined) throw new Error("no recovery");
       times.push(first.at - killedAt);
       await sleep(2000);
