@@ -1452,6 +1452,8 @@ class Server implements CamwireServer {
   #supervisor: CaptureSupervisor;
   #settings: ServerSettings;
   #log: (line: string) => void;
+  /** Connections that have yet to send their token. */
+  #awaitingToken = new Set<Deno.Conn>();
   /** Connections holding a slot under --max-clients (TCP and HTTP). */
   #connections = 0;
   #closing: Promise<void> | null = null;
@@ -1696,7 +1698,9 @@ class Server implements CamwireServer {
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
       const input = new ViewerInput(conn);
       if (this.#settings.token !== undefined) {
-        const refusal = await this.#checkToken(input);
+        this.#awaitingToken.add(conn);
+        const refusal = await this.#checkToken(input)
+          .finally(() => this.#awaitingToken.delete(conn));
         if (refusal) {
           closeQuietly(conn);
           this.#log(`camwire: viewer ${name} refused: ${refusal}`);
@@ -1807,6 +1811,7 @@ class Server implements CamwireServer {
     closeQuietly(this.#listener);
     await this.http?.close();
     await this.#accepting;
+    for (const conn of this.#awaitingToken) closeQuietly(conn);
     for (const viewer of this.#broadcaster.viewers) viewer.close();
     this.#broadcaster.viewers.clear();
     if (this.#preview) await endProcess(this.#preview.child);
@@ -1928,6 +1933,11 @@ export function onStopSignal(stop: () => void): void {
       // Windows before Deno 2.7.6 has no SIGTERM.
     }
   }
+}
+
+/** Whether a bind address keeps the server to this machine. */
+function isLoopback(host: string): boolean {
+  return /^127\./.test(host) || host === "::1" || host === "localhost";
 }
 
 /**
@@ -2285,7 +2295,8 @@ async function main(): Promise<void> {
     await stop();
   }
   const secure = flags.cert !== undefined;
-  const addresses = reachableAddresses(flags.host, networkInterfaces());
+  const addresses = reachableAddresses(flags.host, networkInterfaces())
+    .map((address) => address.includes(":") ? `[${address}]` : address);
   for (const address of addresses) {
     const scheme = secure ? "tls" : "tcp";
     console.error(
@@ -2306,7 +2317,7 @@ async function main(): Promise<void> {
       "camwire: --on-demand: the capture starts when the first viewer arrives",
     );
   }
-  if (flags.token === undefined && flags.host !== "127.0.0.1") {
+  if (flags.token === undefined && !isLoopback(flags.host)) {
     console.error(
       "camwire: no --token: anyone who can reach this port can watch",
     );
