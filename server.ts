@@ -532,18 +532,13 @@ class Capture {
   }
 
   async #drainStderr(): Promise<void> {
-    const lines = this.#child.stderr.pipeThrough(new TextDecoderStream());
-    let partial = "";
     try {
-      for await (const text of lines) {
-        const parts = (partial + text).split(/\r?\n/);
-        partial = parts.pop()!;
-        for (const line of parts) this.#remember(line);
+      for await (const line of linesOf(this.#child.stderr)) {
+        this.#remember(line);
       }
     } catch {
       // stderr closes with the process; nothing left to read.
     }
-    this.#remember(partial);
   }
 
   #remember(line: string): void {
@@ -560,6 +555,24 @@ class Capture {
   kill(signal: Deno.Signal): void {
     signalProcess(this.#child, signal);
   }
+}
+
+/**
+ * The lines of a byte stream (a child's stderr, say), as they come.
+ *
+ * @param stream UTF-8 text.
+ * @returns Each line, without its end.
+ */
+export async function* linesOf(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let partial = "";
+  for await (const piece of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (partial + piece).split(/\r?\n/);
+    partial = parts.pop()!;
+    yield* parts;
+  }
+  if (partial) yield partial;
 }
 
 /** Sends a signal to a child that may have exited already. */

@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Deframer, jpegSize, JpegSplitter } from "./framing.ts";
+import { linesOf } from "./server.ts";
 
 const DIR = new URL(".", import.meta.url).pathname;
 
@@ -83,15 +84,10 @@ export async function startServerProcess(
   const lines: string[] = [];
   const waiters = new Set<() => void>();
   const drained = (async () => {
-    const text = child.stderr.pipeThrough(new TextDecoderStream());
-    let partial = "";
-    for await (const piece of text) {
-      const parts = (partial + piece).split("\n");
-      partial = parts.pop()!;
-      lines.push(...parts);
+    for await (const line of linesOf(child.stderr)) {
+      lines.push(line);
       for (const wake of waiters) wake();
     }
-    if (partial) lines.push(partial);
     for (const wake of waiters) wake();
   })();
   let exited = false;

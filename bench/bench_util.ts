@@ -14,6 +14,7 @@
  */
 
 import process from "node:process";
+import { linesOf } from "../server.ts";
 
 /** The project root, with a trailing slash. */
 export const ROOT = new URL("..", import.meta.url).pathname;
@@ -265,17 +266,10 @@ export async function startServer(
   };
   const unregister = onCleanup(stop);
   const drained = (async () => {
-    let partial = "";
-    for await (
-      const piece of child.stderr.pipeThrough(new TextDecoderStream())
-    ) {
-      const parts = (partial + piece).split("\n");
-      partial = parts.pop()!;
-      for (const line of parts) {
-        const m = /\((\d+) watching\)|viewers=(\d+)/.exec(line);
-        if (m) watching = Math.max(watching, Number(m[1] ?? m[2]));
-        else if (lines.length < 10_000) lines.push(line);
-      }
+    for await (const line of linesOf(child.stderr)) {
+      const m = /\((\d+) watching\)|viewers=(\d+)/.exec(line);
+      if (m) watching = Math.max(watching, Number(m[1] ?? m[2]));
+      else if (lines.length < 10_000) lines.push(line);
     }
   })();
   const deadline = Date.now() + timeoutMs;
@@ -501,19 +495,6 @@ export class LoadFleet {
 
 function encode(text: string): Uint8Array {
   return new TextEncoder().encode(text);
-}
-
-/** Lines of a byte stream. */
-export async function* linesOf(
-  stream: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  let partial = "";
-  for await (const piece of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (partial + piece).split("\n");
-    partial = parts.pop()!;
-    yield* parts;
-  }
-  if (partial) yield partial;
 }
 
 /** The next line, or an error when none comes within `timeoutMs`. */

@@ -36,7 +36,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { captureArgs, ffplayArgs } from "../server.ts";
+import { captureArgs, ffplayArgs, linesOf } from "../server.ts";
 import {
   cleanupAll,
   delay,
@@ -214,15 +214,9 @@ function spawn(
   }).spawn();
   const lines: string[] = [];
   const drained = (async () => {
-    let partial = "";
-    for await (
-      const piece of child.stderr.pipeThrough(new TextDecoderStream())
-    ) {
-      const parts = (partial + piece).split("\n");
-      partial = parts.pop()!;
-      if (lines.length < 1000) lines.push(...parts);
+    for await (const line of linesOf(child.stderr)) {
+      if (lines.length < 1000) lines.push(line);
     }
-    if (partial) lines.push(partial);
   })();
   let stopping: Promise<void> | undefined;
   const stop = () =>
