@@ -5,6 +5,7 @@ import { parseClientFlags } from "./client.ts";
 import { UsageError } from "./server.ts";
 import {
   childPids,
+  clientAgainst,
   eventually,
   fakeFfplay,
   frameSizes,
@@ -17,31 +18,11 @@ import {
 /** A tiny valid-looking JPEG (SOI, one COM segment, EOI). */
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xfe, 0, 3, 0x41, 0xff, 0xd9]);
 
-/**
- * Runs client.ts against a one-connection server that sends `bytes` and
- * then closes (or, with `hold`, keeps the connection open).
- */
-async function clientAgainst(
-  bytes: Uint8Array,
-  args: string[] = ["--output", "-"],
-): Promise<Output> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = listener.accept().then(async (conn) => {
-    try {
-      await conn.write(bytes);
-    } catch {
-      // The client may hang up first, on a bad length.
-    } finally {
-      conn.close();
-    }
-  });
-  const out = await runScript("client.ts", [
-    "--port",
-    `${listener.addr.port}`,
-    ...args,
-  ]);
-  await serving;
-  return out;
+/** Runs `client.ts --output -` against a server that sends `bytes`. */
+function clientReading(bytes: Uint8Array): Promise<Output> {
+  return clientAgainst(async (conn) => {
+    await conn.write(bytes);
+  }, ["--output", "-"]);
 }
 
 Deno.test("parseClientFlags() applies defaults and rejects bad values", async (t) => {
@@ -82,7 +63,7 @@ Deno.test("parseClientFlags() applies defaults and rejects bad values", async (t
 });
 
 Deno.test("client: a normal end of stream is reported and exits 0", async () => {
-  const out = await clientAgainst(
+  const out = await clientReading(
     concatBytes([encodeFrame(JPEG), encodeFrame(JPEG)]),
   );
   assert.equal(out.code, 0, out.stderr);
@@ -119,7 +100,7 @@ Deno.test("client: a hostile or broken stream is one clear error, exit 1", async
   ];
   for (const [name, bytes, pattern] of cases) {
     await t.step(name, async () => {
-      const out = await clientAgainst(bytes);
+      const out = await clientReading(bytes);
       assert.equal(out.code, 1);
       assert.match(out.stderr.trim(), pattern);
       assert.equal(out.stderr.trim().split("\n").length, 1);

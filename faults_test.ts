@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { encodeHeader, jpegSize } from "./framing.ts";
 import {
   childPids,
+  clientAgainst,
   eventually,
   frameSizes,
   isAlive,
@@ -367,37 +368,20 @@ Deno.test("e2e: TLS with a token: the right token gets video, a wrong one or an 
 });
 
 Deno.test("e2e: client --timeout gives up on a server that drips a byte at a time", async () => {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = listener.accept().then(async (conn) => {
-    const header = encodeHeader(5000);
-    try {
-      for (const byte of header) {
-        await conn.write(new Uint8Array([byte]));
-        await sleep(300);
-      }
-      while (true) {
-        await conn.write(new Uint8Array([0xff]));
-        await sleep(300);
-      }
-    } catch {
-      // The client hung up, as it should.
-    } finally {
-      conn.close();
+  const out = await clientAgainst(async (conn) => {
+    for (const byte of encodeHeader(5000)) {
+      await conn.write(new Uint8Array([byte]));
+      await sleep(300);
     }
-  });
-  const out = await runScript("client.ts", [
-    "--port",
-    `${listener.addr.port}`,
-    "--output",
-    "-",
-    "--timeout",
-    "1.5",
-  ]);
-  await serving;
+    while (true) { // until the client hangs up
+      await conn.write(new Uint8Array([0xff]));
+      await sleep(300);
+    }
+  }, ["--output", "-", "--timeout", "1.5"]);
   assert.equal(out.code, 1);
   assert.equal(
     out.stderr.trim(),
-    `camwire: No frame from tcp://127.0.0.1:${listener.addr.port} for 1.5 s (--timeout)`,
+    `camwire: No frame from tcp://127.0.0.1:${out.port} for 1.5 s (--timeout)`,
   );
 });
 

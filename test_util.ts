@@ -55,6 +55,38 @@ export async function runScript(
 }
 
 /**
+ * Runs `client.ts` against a one-connection server of the test's own,
+ * which plays `serve` on the connection and then closes it. A failure of
+ * `serve` (the client hung up first, as it may on a bad stream) is ignored.
+ *
+ * @param serve What the server does with the connection.
+ * @param args Client flags besides `--port`.
+ * @returns The client's exit code and output, and the server's port.
+ */
+export async function clientAgainst(
+  serve: (conn: Deno.Conn) => Promise<void>,
+  args: string[],
+): Promise<Output & { port: number }> {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = listener.accept().then(async (conn) => {
+    try {
+      await serve(conn);
+    } catch {
+      // The client hung up first.
+    } finally {
+      conn.close();
+    }
+  });
+  const out = await runScript("client.ts", [
+    "--port",
+    `${listener.addr.port}`,
+    ...args,
+  ]);
+  await serving;
+  return { ...out, port: listener.addr.port };
+}
+
+/**
  * Starts `server.ts` on a free loopback port and waits until it is ready.
  *
  * @param args Extra server flags, e.g. `["--source", "test"]`.
