@@ -543,6 +543,8 @@ export class JpegSplitter {
   }
 }
 
+const encoder = new TextEncoder();
+
 /** Text that starts camwire's capture-time comment. */
 const STAMP_PREFIX = "camwire t=";
 
@@ -567,7 +569,7 @@ export function stampFrame(
   jpeg: Uint8Array,
   timeMs: number,
 ): Uint8Array<ArrayBuffer> {
-  const text = new TextEncoder().encode(STAMP_PREFIX + timeMs.toFixed(3));
+  const text = encoder.encode(STAMP_PREFIX + timeMs.toFixed(3));
   const comLength = 2 + text.length;
   const payloadLength = jpeg.length + 2 + comLength;
   const frame = new Uint8Array(HEADER_SIZE + payloadLength);

@@ -78,8 +78,21 @@ const NO_CACHE = {
 
 const CRLF = new TextEncoder().encode("\r\n");
 
+/** Part headers already built, so that each frame has one for all viewers. */
+const partHeaders = new WeakMap<HubFrame, Uint8Array>();
+
+/** The part header of a frame, built once and shared by every viewer. */
+function partHeaderOf(frame: HubFrame): Uint8Array {
+  let header = partHeaders.get(frame);
+  if (header === undefined) {
+    header = partHeader(frame.jpeg.length);
+    partHeaders.set(frame, header);
+  }
+  return header;
+}
+
 /** The bytes that open one multipart part: boundary and headers. */
-export function partHeader(jpegLength: number): Uint8Array {
+function partHeader(jpegLength: number): Uint8Array {
   return new TextEncoder().encode(
     `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpegLength}\r\n\r\n`,
   );
@@ -277,7 +290,7 @@ class MjpegStream {
     const skipped = this.#lastSeq === 0 ? 0 : frame.seq - this.#lastSeq - 1;
     this.#lastSeq = frame.seq;
     // Three shared buffers per frame: no copy of the JPEG per viewer.
-    this.#controller.enqueue(partHeader(frame.jpeg.length));
+    this.#controller.enqueue(partHeaderOf(frame));
     this.#controller.enqueue(frame.jpeg);
     this.#controller.enqueue(CRLF);
     this.#hub.count(skipped, frame.jpeg.length);
