@@ -19,18 +19,17 @@
 import { Deframer, FramingError, readStamp } from "./framing.ts";
 import {
   CamwireError,
-  endProcess,
-  ffplayArgs,
   intFlag,
-  LatestFrameSender,
   onStopSignal,
   parseFlags,
   readPem,
   secondsFlag,
   tokenFlag,
   UsageError,
-  wallClockMs,
-} from "./server.ts";
+} from "./common/cli.ts";
+import { endProcess } from "./common/child.ts";
+import { ffplayArgs } from "./common/ffplay.ts";
+import { LatestFrameSender, wallClockMs } from "./common/latest.ts";
 
 /** Where received JPEGs go. */
 export interface FrameSink {

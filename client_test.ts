@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { concatBytes, encodeFrame, encodeHeader } from "./framing.ts";
 import { parseClientFlags } from "./client.ts";
-import { UsageError } from "./server.ts";
+import { UsageError } from "./common/cli.ts";
 import {
   childPids,
   clientAgainst,
@@ -13,7 +13,7 @@ import {
   type Output,
   runScript,
   startServerProcess,
-} from "./test_util.ts";
+} from "./testing/util.ts";
 
 /** A tiny valid-looking JPEG (SOI, one COM segment, EOI). */
 const JPEG = new Uint8Array([0xff, 0xd8, 0xff, 0xfe, 0, 3, 0x41, 0xff, 0xd9]);

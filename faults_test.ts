@@ -21,7 +21,7 @@ import {
   runScript,
   startServerProcess,
   unstamped,
-} from "./test_util.ts";
+} from "./testing/util.ts";
 
 /** Records a few seconds of the test pattern as an MJPEG file. */
 async function recordMjpeg(path: string, seconds: number): Promise<void> {

@@ -10,7 +10,7 @@ import {
   RawViewer,
   runScript,
   startServerProcess,
-} from "./test_util.ts";
+} from "./testing/util.ts";
 
 /** A local nginx-rtmp server, listening on 127.0.0.1 only. */
 interface RtmpServer {

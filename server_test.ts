@@ -5,15 +5,13 @@ import {
   captureArgs,
   type CaptureOptions,
   defaultDevice,
-  LatestFrameSender,
   parseDshowVideoDevices,
-  parseServerFlags,
   publishFormat,
-  reachableAddresses,
   relayArgs,
-  startServer,
-  UsageError,
-} from "./server.ts";
+} from "./server/ffmpeg.ts";
+import { UsageError } from "./common/cli.ts";
+import { LatestFrameSender } from "./common/latest.ts";
+import { parseServerFlags, reachableAddresses, startServer } from "./server.ts";
 import {
   childPids,
   eventually,
@@ -23,7 +21,7 @@ import {
   receiveFrames,
   runScript,
   startServerProcess,
-} from "./test_util.ts";
+} from "./testing/util.ts";
 
 const base: CaptureOptions = {
   kind: "camera",

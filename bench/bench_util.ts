@@ -14,7 +14,7 @@
  */
 
 import process from "node:process";
-import { linesOf } from "../server.ts";
+import { linesOf } from "../common/child.ts";
 
 /** The project root, with a trailing slash. */
 export const ROOT = new URL("..", import.meta.url).pathname;

@@ -15,7 +15,7 @@
 
 import { parseArgs } from "node:util";
 import { HEADER_SIZE } from "../framing.ts";
-import { startServerProcess } from "../test_util.ts";
+import { startServerProcess } from "../testing/util.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -36,7 +36,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { captureArgs, ffplayArgs, linesOf } from "../server.ts";
+import { captureArgs } from "../server/ffmpeg.ts";
+import { ffplayArgs } from "../common/ffplay.ts";
+import { linesOf } from "../common/child.ts";
 import {
   cleanupAll,
   delay,

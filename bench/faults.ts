@@ -28,7 +28,7 @@ import {
   rssBytes,
   startServerProcess,
   unstamped,
-} from "../test_util.ts";
+} from "../testing/util.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -17,7 +17,7 @@ import {
   eventually,
   RawViewer,
   startServerProcess,
-} from "../test_util.ts";
+} from "../testing/util.ts";
 
 const { values } = parseArgs({
   args: Deno.args,

@@ -6,7 +6,7 @@ import {
   SEND_FAILED,
   WOULD_BLOCK,
 } from "./sockets.ts";
-import { eventually } from "./test_util.ts";
+import { eventually } from "../testing/util.ts";
 
 // libc is loaded once per process and kept: load it before any test, so
 // that the resource sanitizer does not count it against the first one.

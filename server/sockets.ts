@@ -9,6 +9,8 @@
  * @module
  */
 
+import { SEND_FAILED } from "../common/latest.ts";
+
 /** Linux constants, from <sys/socket.h>, <netinet/tcp.h>, <errno.h>. */
 const IPPROTO_TCP = 6;
 const TCP_NOTSENT_LOWAT = 25;
@@ -124,8 +126,7 @@ function openFds(): number[] {
 
 /** What {@linkcode DirectSender.send} tells of one attempt. */
 export const WOULD_BLOCK = 0;
-/** The socket failed (reset, closed): drop the viewer. */
-export const SEND_FAILED = -1;
+export { SEND_FAILED };
 
 /**
  * Sends to TCP sockets with one synchronous `send(2)` each, instead of an

@@ -7,10 +7,10 @@
  */
 
 import assert from "node:assert/strict";
-import { Deframer, jpegSize, JpegSplitter } from "./framing.ts";
-import { linesOf } from "./server.ts";
+import { Deframer, jpegSize, JpegSplitter } from "../framing.ts";
+import { linesOf } from "../common/child.ts";
 
-const DIR = new URL(".", import.meta.url).pathname;
+const DIR = new URL("..", import.meta.url).pathname;
 
 /** A process's exit code and output. */
 export interface Output {

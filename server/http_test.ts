@@ -7,7 +7,7 @@
  * bottom of this file, on Deno's own WebSocket).
  */
 import assert from "node:assert/strict";
-import { jpegSize, JpegSplitter, readStamp } from "./framing.ts";
+import { jpegSize, JpegSplitter, readStamp } from "../framing.ts";
 import type { ServerStats } from "./server.ts";
 import {
   eventually,
@@ -15,7 +15,7 @@ import {
   RawViewer,
   type ServerProcess,
   startServerProcess,
-} from "./test_util.ts";
+} from "../testing/util.ts";
 
 const BOUNDARY = "camwireframe";
 const NO_CACHE = "no-store, no-cache, must-revalidate";

@@ -1,0 +1,162 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * What both command lines share: the strict flag parser and its value
+ * readers, the two kinds of user-facing error, and stopping on a signal.
+ *
+ * @module
+ */
+
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+
+/** A user-facing failure: its message is printed as is, then exit 1. */
+export class CamwireError extends Error {
+  /** @param message One line that says what went wrong and what to do. */
+  constructor(message: string) {
+    super(message);
+    this.name = "CamwireError";
+  }
+}
+
+/** A bad command line: printed with a hint to --help, exit 2. */
+export class UsageError extends Error {
+  /** @param message What is wrong with which flag. */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+
+  /** Wraps a `parseArgs` error, its several lines joined into one. */
+  static from(error: unknown): UsageError {
+    return new UsageError(message(error).replace(/\s*\n\s*/g, " "));
+  }
+}
+
+/**
+ * Parses a command line strictly: unknown flags and stray words are errors.
+ *
+ * @param args Command-line arguments.
+ * @param options The flags, as `node:util` `parseArgs` takes them.
+ * @returns The flags' values.
+ * @throws {UsageError} On an unknown flag or a missing value.
+ */
+export function parseFlags<const O extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: O,
+) {
+  try {
+    return parseArgs({ args, options, strict: true, allowPositionals: false })
+      .values;
+  } catch (error) {
+    throw UsageError.from(error);
+  }
+}
+
+/**
+ * Reads an integer flag value within bounds.
+ *
+ * @param name Flag name, for the message.
+ * @param value The flag's text.
+ * @param range Smallest and largest allowed value.
+ * @returns The number.
+ * @throws {UsageError} When it is not an integer in range.
+ */
+export function intFlag(
+  name: string,
+  value: string,
+  [min, max]: [number, number],
+): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(
+      `Invalid value for --${name}: "${value}" is not an integer from ${min} to ${max}`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Reads a duration flag given in seconds.
+ *
+ * @param name Flag name, for the message.
+ * @param value The flag's text, e.g. `2.5`.
+ * @param range Smallest and largest allowed seconds.
+ * @returns Milliseconds.
+ * @throws {UsageError} When it is not a number of seconds in range.
+ */
+export function secondsFlag(
+  name: string,
+  value: string,
+  [min, max]: [number, number],
+): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+    throw new UsageError(
+      `Invalid value for --${name}: "${value}" is not a number of seconds from ${min} to ${max}`,
+    );
+  }
+  return Math.round(n * 1000);
+}
+
+/**
+ * Reads the token from its flag or, failing that, the environment.
+ *
+ * @param flag `--token`'s value.
+ * @param env `CAMWIRE_TOKEN`'s value.
+ * @returns The token, or `undefined` for none.
+ * @throws {UsageError} When it is empty or has a line break or space.
+ */
+export function tokenFlag(
+  flag: string | undefined,
+  env: string | undefined,
+): string | undefined {
+  const token = flag ?? env;
+  if (token === undefined) return undefined;
+  if (!/^[\x21-\x7e]+$/.test(token)) {
+    throw new UsageError(
+      "Invalid value for --token: it must be printable ASCII without spaces, and not empty",
+    );
+  }
+  return token;
+}
+
+/**
+ * Reads a PEM file named by a flag.
+ *
+ * @param flag The flag, for the message.
+ * @param path The file.
+ * @returns Its text.
+ * @throws {CamwireError} When it cannot be read.
+ */
+export function readPem(flag: string, path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch (error) {
+    throw new CamwireError(
+      `Cannot read ${flag} file "${path}": ${message(error)}`,
+    );
+  }
+}
+
+export function message(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
+}
+
+/**
+ * Calls `stop` on SIGINT (Ctrl-C) and SIGTERM (`kill`, systemd). Without a
+ * listener Deno would exit at once and leave its child processes running.
+ *
+ * @param stop What to do instead.
+ */
+export function onStopSignal(stop: () => void): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    try {
+      Deno.addSignalListener(signal, stop);
+    } catch {
+      // Windows before Deno 2.7.6 has no SIGTERM.
+    }
+  }
+}

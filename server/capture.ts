@@ -1,0 +1,430 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * The capture side: one ffmpeg process and its JPEGs, a supervisor that
+ * restarts it with backoff when it exits or stalls (feeding viewers the
+ * "no signal" placeholder meanwhile), and the choice of source.
+ *
+ * @module
+ */
+
+import { JpegSplitter } from "../framing.ts";
+import { CamwireError, message, seconds } from "../common/cli.ts";
+import {
+  endProcess,
+  linesOf,
+  signalProcess,
+  spawn,
+  words,
+} from "../common/child.ts";
+import { type Os, parseDshowVideoDevices, type SourceKind } from "./ffmpeg.ts";
+
+/** One ffmpeg process and the JPEGs it produces. */
+export class Capture {
+  #child: Deno.ChildProcess;
+  #stderrTail: string[] = [];
+  #stderrDone: Promise<void>;
+  /** Settles with ffmpeg's exit status once its output is drained. */
+  readonly ended: Promise<Deno.CommandStatus>;
+  readonly firstFrame: Promise<void>;
+
+  constructor(
+    program: string,
+    args: string[],
+    stdin: "inherit" | "null",
+    onFrame: (jpeg: Uint8Array) => void,
+  ) {
+    this.#child = spawn(program, {
+      args,
+      stdin,
+      stdout: "piped",
+      stderr: "piped",
+    });
+    this.#stderrDone = this.#drainStderr();
+    let resolveFirst!: () => void;
+    this.firstFrame = new Promise((resolve) => resolveFirst = resolve);
+    this.ended = this.#readFrames((jpeg) => {
+      resolveFirst();
+      onFrame(jpeg);
+    });
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** ffmpeg's last stderr line, for error messages. */
+  get lastError(): string {
+    return this.#stderrTail.at(-1) ?? "";
+  }
+
+  async #readFrames(
+    onFrame: (jpeg: Uint8Array) => void,
+  ): Promise<Deno.CommandStatus> {
+    const splitter = new JpegSplitter();
+    const reader = this.#child.stdout.getReader();
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch {
+        break; // the pipe broke because ffmpeg was killed: see its status
+      }
+      if (chunk.done) break;
+      // A fault of ours in handling a frame must not pass for ffmpeg's.
+      for (const jpeg of splitter.push(chunk.value)) onFrame(jpeg);
+    }
+    const status = await this.#child.status;
+    await this.#stderrDone;
+    return status;
+  }
+
+  async #drainStderr(): Promise<void> {
+    try {
+      for await (const line of linesOf(this.#child.stderr)) {
+        this.#remember(line);
+      }
+    } catch {
+      // stderr closes with the process; nothing left to read.
+    }
+  }
+
+  #remember(line: string): void {
+    if (line.trim() === "") return;
+    this.#stderrTail.push(line.trim());
+    if (this.#stderrTail.length > 20) this.#stderrTail.shift();
+  }
+
+  /** Ends ffmpeg and waits until its output is drained. */
+  async stop(): Promise<void> {
+    await endProcess(this.#child, this.ended);
+  }
+
+  kill(signal: Deno.Signal): void {
+    signalProcess(this.#child, signal);
+  }
+}
+
+/** What `setTimeout` and `setInterval` return. */
+export type Timer = ReturnType<typeof setTimeout>;
+
+/** Restart delays after a capture failure: 0.5 s doubling up to 5 s. */
+export const FIRST_BACKOFF_MS = 500;
+export const MAX_BACKOFF_MS = 5000;
+/** A capture that ran this long was healthy: the next failure starts over. */
+export const HEALTHY_MS = 60_000;
+/** How long the first capture may take to deliver its first frame. */
+const START_TIMEOUT_MS = 10_000;
+/** How long an ffmpeg exit waits before it counts as a capture fault. */
+const EXIT_GRACE_MS = 100;
+/** How often the "no signal" placeholder is sent while there is no capture. */
+const PLACEHOLDER_INTERVAL_MS = 1000;
+
+/**
+ * Where the capture stands: `live` (frames flow), `restarting` (a new
+ * ffmpeg is starting), `placeholder` (none runs: waiting out the backoff,
+ * viewers see the "no signal" frame) or `idle` (`--on-demand` and nobody
+ * watches: ffmpeg is off).
+ */
+export type CaptureState = "live" | "restarting" | "placeholder" | "idle";
+
+/** How {@linkcode CaptureSupervisor} gets its ffmpeg and reports. */
+interface SupervisorOptions {
+  ffmpeg: string;
+  args: string[];
+  stdin: "inherit" | "null";
+  /** Restart when no frame came for this long. */
+  stallTimeoutMs: number;
+  /** Stop for good when ffmpeg ends, instead of restarting it. */
+  exitOnSourceEnd: boolean;
+  onFrame: (jpeg: Uint8Array) => void;
+  /** Called once a second while no capture delivers frames. */
+  onNoSignal: () => void;
+  log: (line: string) => void;
+}
+
+/**
+ * Keeps one ffmpeg capture running: when ffmpeg exits or stalls it is
+ * restarted with backoff, and meanwhile `onNoSignal` keeps viewers fed.
+ */
+export class CaptureSupervisor {
+  #options: SupervisorOptions;
+  #capture: Capture | null = null;
+  #startedAt = 0;
+  #lastFrameAt = 0;
+  /** Whether the current ffmpeg has sent a frame yet. */
+  #framed = false;
+  #lostAt = 0;
+  #backoffMs = FIRST_BACKOFF_MS;
+  #stopped = false;
+  #paused = false;
+  #stallTimer: Timer | undefined;
+  #restartTimer: Timer | undefined;
+  #noSignalTimer: Timer | undefined;
+  #finish!: (error?: Error) => void;
+  /** Settles when capturing ends for good (see {@linkcode CamwireServer.done}). */
+  readonly ended: Promise<void>;
+
+  constructor(options: SupervisorOptions) {
+    this.#options = options;
+    this.ended = new Promise((resolve, reject) => {
+      this.#finish = (error) => error ? reject(error) : resolve();
+    });
+    this.ended.catch(() => {}); // observed by whoever awaits it
+  }
+
+  get pid(): number | undefined {
+    return this.#capture?.pid;
+  }
+
+  /** See {@linkcode CaptureState}. */
+  get state(): CaptureState {
+    if (this.#paused) return "idle";
+    if (this.#lostAt === 0) return "live";
+    return this.#capture === null ? "placeholder" : "restarting";
+  }
+
+  /**
+   * Starts the first capture and waits for its first frame.
+   *
+   * @throws {CamwireError} When ffmpeg is missing or ends before a frame.
+   */
+  async start(describe: string): Promise<void> {
+    const capture = this.#launch();
+    let timer: Timer | undefined;
+    const outcome = await Promise.race([
+      capture.firstFrame.then(() => "ok"),
+      capture.ended.then(() => capture.lastError || "ffmpeg exited"),
+      new Promise<string>((resolve) => {
+        timer = setTimeout(
+          resolve,
+          START_TIMEOUT_MS,
+          `no frame within ${seconds(START_TIMEOUT_MS)}`,
+        );
+      }),
+    ]);
+    clearTimeout(timer);
+    if (outcome !== "ok") {
+      // Given up: this supervisor must not restart anything later.
+      await this.stop();
+      throw new CamwireError(`Cannot open ${describe}: ${outcome}`);
+    }
+    const check = Math.min(this.#options.stallTimeoutMs / 4, 500);
+    this.#stallTimer = setInterval(() => this.#checkStall(), check);
+  }
+
+  #launch(): Capture {
+    const { ffmpeg, args, stdin } = this.#options;
+    const capture = new Capture(ffmpeg, args, stdin, (jpeg) => {
+      this.#lastFrameAt = performance.now();
+      this.#framed = true;
+      if (this.#lostAt !== 0) this.#recovered();
+      try {
+        this.#options.onFrame(jpeg);
+      } catch (error) {
+        // A fault of ours, not of the capture: log it and go on.
+        this.#options.log(`camwire: cannot send a frame: ${message(error)}`);
+      }
+    });
+    this.#capture = capture;
+    this.#startedAt = this.#lastFrameAt = performance.now();
+    this.#framed = false;
+    // A moment's grace: on Ctrl-C the terminal signals ffmpeg too, and its
+    // exit must not be taken for a fault before the server sees the signal.
+    capture.ended.then((status) =>
+      setTimeout(() => this.#onExit(capture, status), EXIT_GRACE_MS)
+    );
+    return capture;
+  }
+
+  #checkStall(): void {
+    const capture = this.#capture;
+    if (capture === null || this.#stopped) return;
+    const silentMs = performance.now() - this.#lastFrameAt;
+    // A camera that is still opening is not stalled: some USB cameras take
+    // seconds before their first frame.
+    const limit = !this.#framed
+      ? Math.max(this.#options.stallTimeoutMs, START_TIMEOUT_MS)
+      : this.#options.stallTimeoutMs;
+    if (silentMs > limit) {
+      this.#options.log(
+        `camwire: no frame from ffmpeg for ${seconds(silentMs)}; restarting it`,
+      );
+      this.#lastFrameAt = performance.now(); // one kill per stall
+      capture.kill("SIGKILL");
+    }
+  }
+
+  #onExit(capture: Capture, status: Deno.CommandStatus): void {
+    if (this.#stopped || capture !== this.#capture) return;
+    this.#capture = null;
+    const why = `ffmpeg exited (${status.signal ?? `code ${status.code}`})` +
+      (capture.lastError ? `: ${capture.lastError}` : "");
+    if (this.#options.exitOnSourceEnd || this.#options.stdin === "inherit") {
+      this.#stopTimers();
+      this.#stopped = true;
+      this.#finish(
+        status.success ? undefined : new CamwireError(`Capture ended: ${why}`),
+      );
+      return;
+    }
+    const now = performance.now();
+    if (now - this.#startedAt >= HEALTHY_MS) this.#backoffMs = FIRST_BACKOFF_MS;
+    if (this.#lostAt === 0) {
+      this.#lostAt = now;
+      this.#options.onNoSignal();
+      this.#noSignalTimer = setInterval(
+        () => this.#options.onNoSignal(),
+        PLACEHOLDER_INTERVAL_MS,
+      );
+    }
+    const delay = this.#backoffMs;
+    this.#backoffMs = Math.min(delay * 2, MAX_BACKOFF_MS);
+    this.#options.log(
+      `camwire: capture lost: ${why}; restarting in ${seconds(delay)}`,
+    );
+    this.#restartTimer = setTimeout(() => {
+      this.#restartTimer = undefined;
+      if (!this.#stopped) this.#relaunch();
+    }, delay);
+  }
+
+  /** {@linkcode #launch}, retried later if ffmpeg cannot even be spawned. */
+  #relaunch(): void {
+    try {
+      this.#launch();
+    } catch (error) {
+      this.#options.log(
+        `camwire: cannot start ffmpeg: ${message(error)}; retrying in ${
+          seconds(MAX_BACKOFF_MS)
+        }`,
+      );
+      this.#restartTimer = setTimeout(() => this.#relaunch(), MAX_BACKOFF_MS);
+    }
+  }
+
+  /** Ends ffmpeg and keeps it ended until {@linkcode resume}: nobody watches. */
+  async pause(): Promise<void> {
+    if (this.#paused || this.#stopped) return;
+    this.#paused = true;
+    clearInterval(this.#noSignalTimer);
+    clearTimeout(this.#restartTimer);
+    this.#lostAt = 0;
+    this.#backoffMs = FIRST_BACKOFF_MS;
+    const capture = this.#capture;
+    this.#capture = null; // so that its exit is not taken for a fault
+    await capture?.stop();
+  }
+
+  /** Starts ffmpeg again after {@linkcode pause}. */
+  resume(): void {
+    if (!this.#paused || this.#stopped) return;
+    this.#paused = false;
+    this.#relaunch();
+  }
+
+  #recovered(): void {
+    clearInterval(this.#noSignalTimer);
+    this.#options.log(
+      `camwire: capture recovered after ${
+        seconds(performance.now() - this.#lostAt)
+      }`,
+    );
+    this.#lostAt = 0;
+  }
+
+  #stopTimers(): void {
+    clearInterval(this.#stallTimer);
+    clearInterval(this.#noSignalTimer);
+    clearTimeout(this.#restartTimer);
+  }
+
+  /** Ends ffmpeg for good. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    this.#stopTimers();
+    await this.#capture?.stop();
+    this.#finish();
+  }
+}
+
+/**
+ * Makes the "no signal" JPEG shown while the capture restarts: a dark frame
+ * of the stream's size, with the words when ffmpeg has a font for them.
+ *
+ * @returns The JPEG, or `undefined` when ffmpeg cannot make one.
+ */
+export async function makePlaceholder(
+  ffmpeg: string,
+  width: number,
+  height: number,
+  quality: number,
+): Promise<Uint8Array | undefined> {
+  const text = "drawtext=text='no signal':fontcolor=white:fontsize=" +
+    `${Math.round(height / 10)}:x=(w-text_w)/2:y=(h-text_h)/2`;
+  for (const filter of [["-vf", text], []]) {
+    try {
+      const { success, stdout } = await new Deno.Command(ffmpeg, {
+        args: [
+          ...words("-hide_banner -loglevel error -nostdin -f lavfi -i"),
+          `color=c=0x202020:s=${width}x${height}:d=1`,
+          ...filter,
+          ...words("-frames:v 1 -q:v"),
+          String(quality),
+          ...words("-f mjpeg pipe:1"),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      if (success && stdout.length > 0) return stdout;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
+export function resolveSource(
+  source: string,
+  device: string,
+  os: Os,
+): { kind: SourceKind; input: string; explicit: boolean } {
+  if (source === "test") return { kind: "test", input: "", explicit: true };
+  if (source === "camera") {
+    return { kind: "camera", input: device, explicit: true };
+  }
+  if (source === "-") return { kind: "stdin", input: "-", explicit: true };
+  if (source === "auto") {
+    // Linux names its cameras in /dev; elsewhere ffmpeg tells by trying.
+    if (os === "linux" && !pathExists(device)) {
+      return { kind: "test", input: "", explicit: false };
+    }
+    return { kind: "camera", input: device, explicit: false };
+  }
+  return { kind: "file", input: source, explicit: true };
+}
+
+function pathExists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function firstDshowDevice(ffmpeg: string): Promise<string> {
+  const { stderr } = await spawn(ffmpeg, {
+    args: words("-hide_banner -list_devices true -f dshow -i dummy"),
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  const [name] = parseDshowVideoDevices(new TextDecoder().decode(stderr));
+  if (name === undefined) {
+    throw new CamwireError(
+      'Cannot open a camera: ffmpeg lists no dshow video device (use --source test, or --device "video=NAME")',
+    );
+  }
+  return `video=${name}`;
+}
