@@ -20,16 +20,18 @@ import { Deframer, FramingError, readStamp } from "./framing.ts";
 import {
   CamwireError,
   intFlag,
+  message,
   onStopSignal,
   parseFlags,
+  readCommandLine,
   readPem,
   secondsFlag,
   tokenFlag,
   UsageError,
 } from "./common/cli.ts";
-import { endProcess } from "./common/child.ts";
-import { ffplayArgs } from "./common/ffplay.ts";
-import { LatestFrameSender, wallClockMs } from "./common/latest.ts";
+import { Backoff } from "./common/backoff.ts";
+import { FfplayWindow } from "./common/ffplay.ts";
+import { sleep, wallClockMs } from "./common/time.ts";
 
 /** Where received JPEGs go. */
 export interface FrameSink {
@@ -260,10 +262,6 @@ function streamError(error: unknown, where: string): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
-/** Delays between reconnection attempts: 0.5 s doubling up to 5 s. */
-const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 5000;
-
 /** Options of {@linkcode watch}. */
 export interface WatchOptions extends ClientOptions {
   /** Retry forever when the server is unreachable or the stream breaks. */
@@ -292,7 +290,7 @@ export async function watch(
     options.host ?? "127.0.0.1"
   }:${options.port ?? 9999}`;
   let total = 0;
-  let delay = FIRST_RETRY_MS;
+  const backoff = new Backoff();
   let lastProblem = "";
   // The window closed while the client waits to reconnect ends it too.
   const sinkEnded = sink.ended.then(() => false);
@@ -323,32 +321,17 @@ export async function watch(
       if (!options.reconnect || !(error instanceof CamwireError)) throw error;
       problem = error.message;
     }
-    if (got > 0) delay = FIRST_RETRY_MS; // it worked for a while
+    if (got > 0) backoff.reset(); // it worked for a while
     if (problem !== lastProblem) {
       log(`camwire: ${problem}; reconnecting`);
       lastProblem = problem;
     }
+    const delay = backoff.next();
     if (!await Promise.race([sleep(delay, options.signal), sinkEnded])) {
       const reason = options.signal?.aborted ? "aborted" : "sink-closed";
       return { frames: total, reason };
     }
-    delay = Math.min(delay * 2, MAX_RETRY_MS);
   }
-}
-
-/** Waits `ms`; resolves `false` at once if the signal aborts. */
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<boolean> {
-  if (signal?.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const done = (ok: boolean) => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", onAbort);
-      resolve(ok);
-    };
-    const onAbort = () => done(false);
-    const timer = setTimeout(() => done(true), ms);
-    signal?.addEventListener("abort", onAbort);
-  });
 }
 
 /**
@@ -378,46 +361,31 @@ export function fileSink(writable: WritableStream<Uint8Array>): FrameSink {
  * @throws {CamwireError} When ffplay is not installed.
  */
 export function ffplaySink(title: string, program = "ffplay"): FrameSink {
-  let child: Deno.ChildProcess;
+  let window: FfplayWindow;
   try {
-    child = new Deno.Command(program, {
-      args: ffplayArgs(title),
-      stdin: "piped",
-      stdout: "null",
-      stderr: "inherit",
-    }).spawn();
+    window = FfplayWindow.open(title, { program });
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new CamwireError(
-        "ffplay not found: install ffmpeg, which includes it, or use --output FILE",
-      );
-    }
-    throw error;
+    if (!(error instanceof CamwireError)) throw error;
+    throw new CamwireError(`${error.message}, or use --output FILE`);
   }
-  const writer = child.stdin.getWriter();
-  const sender = new LatestFrameSender(async (bytes) => {
-    await writer.write(bytes);
-    return bytes.length;
-  }, () => {});
   let closing = false;
   let failure: string | undefined;
   return {
-    put: (jpeg) => sender.offer(jpeg),
-    ended: child.status.then((status) => {
+    put: (jpeg) => window.show(jpeg),
+    ended: window.ended.then((status) => {
       if (closing || status.success) return; // closed by us, or by the user
       failure = `ffplay failed (exit code ${status.code}): ` +
         "is there a display? Use --output FILE to save the stream instead";
     }),
     get dropped() {
-      return sender.skipped;
+      return window.dropped;
     },
     get failure() {
       return failure;
     },
-    close: async () => {
+    close: () => {
       closing = true;
-      await endProcess(child);
-      await writer.close().catch(() => {});
+      return window.close();
     },
   };
 }
@@ -580,9 +548,7 @@ async function openSink(flags: Flags): Promise<FrameSink> {
       return fileSink(file.writable);
     } catch (error) {
       throw new CamwireError(
-        `Cannot open "${flags.output}" for writing: ${
-          (error as Error).message
-        }`,
+        `Cannot open "${flags.output}" for writing: ${message(error)}`,
       );
     }
   }
@@ -591,19 +557,8 @@ async function openSink(flags: Flags): Promise<FrameSink> {
 }
 
 async function main(): Promise<void> {
-  let flags: Flags | "help";
-  try {
-    flags = parseClientFlags(Deno.args, {
-      CAMWIRE_TOKEN: Deno.env.get("CAMWIRE_TOKEN"),
-    });
-  } catch (error) {
-    console.error(`camwire: ${(error as Error).message} (see --help)`);
-    Deno.exit(2);
-  }
-  if (flags === "help") {
-    printUsage();
-    return;
-  }
+  const flags = readCommandLine(parseClientFlags, printUsage);
+  if (flags === undefined) return;
   const abort = new AbortController();
   onStopSignal(() => abort.abort());
   let sink: FrameSink | undefined;
@@ -634,7 +589,7 @@ async function main(): Promise<void> {
     }
     if (sink.failure !== undefined) throw new CamwireError(sink.failure);
   } catch (error) {
-    console.error(`camwire: ${(error as Error).message}`);
+    console.error(`camwire: ${message(error)}`);
     code = 1;
   } finally {
     clearInterval(statsTimer);

@@ -65,13 +65,7 @@ export function intFlag(
   value: string,
   [min, max]: [number, number],
 ): number {
-  const n = Number(value);
-  if (value.trim() === "" || !Number.isInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `Invalid value for --${name}: "${value}" is not an integer from ${min} to ${max}`,
-    );
-  }
-  return n;
+  return numberFlag(name, value, [min, max], "an integer");
 }
 
 /**
@@ -88,13 +82,57 @@ export function secondsFlag(
   value: string,
   [min, max]: [number, number],
 ): number {
+  return Math.round(
+    numberFlag(name, value, [min, max], "a number of seconds") * 1000,
+  );
+}
+
+/** A flag's number within bounds, whole if `kind` says "an integer". */
+function numberFlag(
+  name: string,
+  value: string,
+  [min, max]: [number, number],
+  kind: "an integer" | "a number of seconds",
+): number {
   const n = Number(value);
-  if (value.trim() === "" || !Number.isFinite(n) || n < min || n > max) {
+  const whole = kind === "an integer"
+    ? Number.isInteger(n)
+    : Number.isFinite(n);
+  if (value.trim() === "" || !whole || n < min || n > max) {
     throw new UsageError(
-      `Invalid value for --${name}: "${value}" is not a number of seconds from ${min} to ${max}`,
+      `Invalid value for --${name}: "${value}" is not ${kind} from ${min} to ${max}`,
     );
   }
-  return Math.round(n * 1000);
+  return n;
+}
+
+/**
+ * Reads a command's flags for its `main()`: a bad command line is printed
+ * with a hint to `--help` and ends the process (exit 2); `--help` prints
+ * the usage.
+ *
+ * @param parse The command's flag parser.
+ * @param printUsage Prints the command's help.
+ * @returns The flags, or `undefined` when the help was printed.
+ */
+export function readCommandLine<F>(
+  parse: (args: string[], env: { CAMWIRE_TOKEN?: string }) => F | "help",
+  printUsage: () => void,
+): F | undefined {
+  let flags: F | "help";
+  try {
+    const token = Deno.env.get("CAMWIRE_TOKEN");
+    flags = parse(
+      Deno.args,
+      token === undefined ? {} : { CAMWIRE_TOKEN: token },
+    );
+  } catch (error) {
+    console.error(`camwire: ${message(error)} (see --help)`);
+    Deno.exit(2);
+  }
+  if (flags !== "help") return flags;
+  printUsage();
+  return undefined;
 }
 
 /**
@@ -139,10 +177,6 @@ export function readPem(flag: string, path: string): string {
 
 export function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-export function seconds(ms: number): string {
-  return `${(ms / 1000).toFixed(1)} s`;
 }
 
 /**

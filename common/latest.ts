@@ -1,7 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Newest-frame delivery: a slow peer skips to the newest frame and never
- * delays others; and the wall clock that capture stamps are read against.
+ * delays others.
  *
  * @module
  */
@@ -133,28 +133,4 @@ export class LatestFrameSender {
       this.#fail(error);
     }
   }
-}
-
-let clockOffset = performance.timeOrigin;
-let clockCheckedAt = -Infinity;
-
-/**
- * The wall-clock time in milliseconds with sub-millisecond resolution, for
- * capture stamps that another process (or machine, with NTP) compares with
- * its own clock. `performance.timeOrigin + performance.now()` is precise;
- * it is checked against `Date.now()` every 10 s and follows the wall clock
- * when that steps (NTP, a suspend). `Date.now()` alone is whole
- * milliseconds: up to 1 ms off.
- *
- * @returns Unix epoch milliseconds.
- */
-export function wallClockMs(): number {
-  const mono = performance.now();
-  if (mono - clockCheckedAt > 10_000) {
-    clockCheckedAt = mono;
-    // Date.now() rounds down, so a clock in step reads a drift in (-1, 0].
-    const drift = Date.now() - (clockOffset + mono) + 0.5;
-    if (Math.abs(drift) > 1.5) clockOffset += drift;
-  }
-  return clockOffset + mono;
 }
