@@ -10,43 +10,18 @@
  */
 
 import { SEND_FAILED } from "../common/latest.ts";
+import { EAGAIN, EINTR, errno, type Libc, openLibc } from "./libc.ts";
 
-/** Linux constants, from <sys/socket.h>, <netinet/tcp.h>, <errno.h>. */
+/** Linux constants, from <sys/socket.h>, <netinet/tcp.h>. */
 const IPPROTO_TCP = 6;
 const TCP_NOTSENT_LOWAT = 25;
 const AF_INET = 2;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
-const EINTR = 4;
-const EAGAIN = 11;
 
-const SYMBOLS = {
-  setsockopt: {
-    parameters: ["i32", "i32", "i32", "buffer", "u32"],
-    result: "i32",
-  },
-  // The length is a usize, passed as a bigint: as a number it would leave
-  // V8's fast call path and cost twice as much.
-  send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
-  getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
-  __errno_location: { parameters: [], result: "pointer" },
-} as const;
-
-type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
-let libc: Libc | null | undefined;
-
-/** libc, or `null` where it cannot be had (not Linux, no --allow-ffi). */
-function openLibc(): Libc | null {
-  if (libc !== undefined) return libc;
-  libc = null;
-  if (Deno.build.os !== "linux") return null;
-  try {
-    libc = Deno.dlopen("libc.so.6", SYMBOLS);
-  } catch {
-    // No FFI permission, or no glibc: the portable paths remain.
-  }
-  return libc;
+/** Why {@linkcode limitSendQueue} could not set its option. */
+export class SocketOptionError extends Error {
+  override name = "SocketOptionError";
 }
 
 /**
@@ -63,25 +38,34 @@ function openLibc(): Libc | null {
  *
  * @param port The listening port.
  * @param bytes Most unsent bytes per connection.
- * @returns `""` when done, else why it could not be.
+ * @throws {SocketOptionError} With the reason, e.g. "needs Linux and
+ * --allow-ffi": the server works without the bound.
  */
-export function limitSendQueue(port: number, bytes: number): string {
+export function limitSendQueue(port: number, bytes: number): void {
   const lib = openLibc();
-  if (lib === null) return "needs Linux and --allow-ffi";
+  if (lib === null) throw new SocketOptionError("needs Linux and --allow-ffi");
+  let fd: number | undefined;
   try {
-    const fd = listeningFd(port);
-    if (fd === undefined) return "listening socket not found in /proc";
-    const value = new Int32Array([bytes]);
-    const rc = lib.symbols.setsockopt(
-      fd,
-      IPPROTO_TCP,
-      TCP_NOTSENT_LOWAT,
-      value,
-      4,
-    );
-    return rc === 0 ? "" : "setsockopt failed";
+    fd = listeningFd(port);
   } catch (error) {
-    return error instanceof Error ? error.message : String(error);
+    throw new SocketOptionError(
+      error instanceof Error ? error.message : String(error),
+      { cause: error },
+    );
+  }
+  if (fd === undefined) {
+    throw new SocketOptionError("listening socket not found in /proc");
+  }
+  const value = new Int32Array([bytes]);
+  const rc = lib.symbols.setsockopt(
+    fd,
+    IPPROTO_TCP,
+    TCP_NOTSENT_LOWAT,
+    value,
+    4,
+  );
+  if (rc !== 0) {
+    throw new SocketOptionError(`setsockopt failed: errno ${errno()}`);
   }
 }
 
@@ -141,7 +125,6 @@ export { SEND_FAILED };
  */
 export class DirectSender {
   #lib: Libc;
-  #errno: Deno.UnsafePointerView;
   #address = new Uint8Array(128);
   #addressLength = new Uint32Array(1);
   /** Connections waiting for their fd, by "local>remote" address. */
@@ -153,7 +136,6 @@ export class DirectSender {
 
   private constructor(lib: Libc) {
     this.#lib = lib;
-    this.#errno = new Deno.UnsafePointerView(lib.symbols.__errno_location()!);
   }
 
   /** The sender, or `null` where it cannot work (see {@linkcode openLibc}). */
@@ -228,8 +210,8 @@ export class DirectSender {
     const flags = MSG_DONTWAIT | MSG_NOSIGNAL;
     const n = Number(this.#lib.symbols.send(fd, bytes, this.#length, flags));
     if (n >= 0) return n;
-    const errno = this.#errno.getInt32(0);
-    return errno === EAGAIN || errno === EINTR ? WOULD_BLOCK : SEND_FAILED;
+    const error = errno();
+    return error === EAGAIN || error === EINTR ? WOULD_BLOCK : SEND_FAILED;
   }
 
   /** "a.b.c.d:port" of an IPv4 socket's end, or `null`. */

@@ -4,6 +4,7 @@ import {
   DirectSender,
   limitSendQueue,
   SEND_FAILED,
+  SocketOptionError,
   WOULD_BLOCK,
 } from "./sockets.ts";
 import { eventually } from "../testing/util.ts";
@@ -15,8 +16,11 @@ const direct = DirectSender.open();
 /** A connected loopback pair: `server` accepted, `client` connected. */
 async function loopbackPair(sendQueue = 0) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  if (sendQueue > 0) {
-    assert.equal(limitSendQueue(listener.addr.port, sendQueue), "");
+  try {
+    if (sendQueue > 0) limitSendQueue(listener.addr.port, sendQueue);
+  } catch (error) {
+    listener.close();
+    throw error;
   }
   const client = await Deno.connect({
     hostname: "127.0.0.1",
@@ -58,31 +62,29 @@ Deno.test("DirectSender finds a connection's fd and sends on it", async () => {
   }
 });
 
-Deno.test("DirectSender reports a full socket, then a broken one", async () => {
-  assert.ok(direct !== null);
-  const { server, client } = await loopbackPair(8192);
-  try {
-    const fd = fdOf(direct, server);
-    const frame = new Uint8Array(8192);
-    let sent = 0;
-    let result = 0;
-    for (let i = 0; i < 1000 && result !== WOULD_BLOCK; i++) {
-      result = direct.send(fd, frame);
-      sent += Math.max(result, 0);
-    }
-    // The peer never reads: its receive buffer fills, then our bounded
-    // unsent queue, and then the socket takes nothing more.
-    assert.equal(result, WOULD_BLOCK);
-    assert.ok(sent < 1_000_000, `${sent} bytes went into a stalled socket`);
-    client.close();
-    assert.ok(
-      await eventually(() => direct.send(fd, frame) === SEND_FAILED),
-      "a send to a closed peer did not fail",
-    );
-    direct.release(fd);
-  } finally {
-    server.close();
-  }
+Deno.test("limitSendQueue keeps a stalled socket far below an unbounded one", async () => {
+  const bounded = await fillStalledSocket(16384);
+  const unbounded = await fillStalledSocket(0);
+  // Loopback takes about 160 KB with the bound (mostly the peer's receive
+  // buffer) and about 3.9 MB without: the margins leave room for other
+  // kernels' defaults.
+  assert.ok(bounded < 1_000_000, `${bounded} bytes went into a bounded socket`);
+  assert.ok(
+    unbounded > 2 * bounded,
+    `the bound made no difference: ${bounded} bytes bounded, ${unbounded} unbounded`,
+  );
+});
+
+Deno.test("limitSendQueue throws SocketOptionError for a port with no listener", () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = listener.addr.port;
+  listener.close();
+  assert.throws(
+    () => limitSendQueue(port, 16384),
+    (error) =>
+      error instanceof SocketOptionError &&
+      error.message === "listening socket not found in /proc",
+  );
 });
 
 Deno.test("DirectSender gives up a connection it cannot find", async () => {
@@ -106,3 +108,57 @@ Deno.test("DirectSender gives up a connection it cannot find", async () => {
     client.close();
   }
 });
+
+/**
+ * Sends 8 KiB frames with {@linkcode DirectSender} into a loopback socket
+ * whose peer never reads, until it has taken nothing for 100 ms (at most
+ * 2 s and 2,000 sends), then closes the peer and expects the next sends to
+ * fail.
+ *
+ * @param sendQueue {@linkcode limitSendQueue}'s bound; 0 for none.
+ * @returns The bytes the socket took.
+ */
+async function fillStalledSocket(sendQueue: number): Promise<number> {
+  assert.ok(direct !== null, "no libc on this Linux machine");
+  const { server, client } = await loopbackPair(sendQueue);
+  let clientOpen = true;
+  let fd = -1;
+  try {
+    fd = fdOf(direct, server);
+    const frame = new Uint8Array(8192);
+    let sent = 0;
+    let result = WOULD_BLOCK;
+    let lastTaken = performance.now();
+    const deadline = lastTaken + 2000;
+    for (let sends = 0; sends < 2000; sends++) {
+      result = direct.send(fd, frame);
+      assert.notEqual(result, SEND_FAILED, "a send to a live peer failed");
+      const now = performance.now();
+      if (result > 0) {
+        sent += result;
+        lastTaken = now;
+      } else if (now - lastTaken > 100 || now > deadline) {
+        break;
+      } else {
+        // The kernel may grow the send buffer as the peer's ACKs come in.
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    }
+    assert.equal(
+      result,
+      WOULD_BLOCK,
+      `the socket still took bytes after ${sent}`,
+    );
+    client.close();
+    clientOpen = false;
+    assert.ok(
+      await eventually(() => direct.send(fd, frame) === SEND_FAILED),
+      "a send to a closed peer did not fail",
+    );
+    return sent;
+  } finally {
+    if (fd >= 0) direct.release(fd);
+    server.close();
+    if (clientOpen) client.close();
+  }
+}
