@@ -8,7 +8,9 @@
  */
 
 import { JpegSplitter } from "../framing.ts";
-import { CamwireError, message, seconds } from "../common/cli.ts";
+import { CamwireError, message } from "../common/cli.ts";
+import { deadline, seconds, type Timer } from "../common/time.ts";
+import { Backoff, MAX_BACKOFF_MS } from "../common/backoff.ts";
 import {
   endProcess,
   linesOf,
@@ -19,7 +21,7 @@ import {
 import { type Os, parseDshowVideoDevices, type SourceKind } from "./ffmpeg.ts";
 
 /** One ffmpeg process and the JPEGs it produces. */
-export class Capture {
+export class Capture implements SupervisedCapture {
   #child: Deno.ChildProcess;
   #stderrTail: string[] = [];
   #stderrDone: Promise<void>;
@@ -48,6 +50,7 @@ export class Capture {
     });
   }
 
+  /** The ffmpeg process id. */
   get pid(): number {
     return this.#child.pid;
   }
@@ -99,19 +102,12 @@ export class Capture {
     await endProcess(this.#child, this.ended);
   }
 
+  /** Sends ffmpeg a signal, if it still runs. */
   kill(signal: Deno.Signal): void {
     signalProcess(this.#child, signal);
   }
 }
 
-/** What `setTimeout` and `setInterval` return. */
-export type Timer = ReturnType<typeof setTimeout>;
-
-/** Restart delays after a capture failure: 0.5 s doubling up to 5 s. */
-export const FIRST_BACKOFF_MS = 500;
-export const MAX_BACKOFF_MS = 5000;
-/** A capture that ran this long was healthy: the next failure starts over. */
-export const HEALTHY_MS = 60_000;
 /** How long the first capture may take to deliver its first frame. */
 const START_TIMEOUT_MS = 10_000;
 /** How long an ffmpeg exit waits before it counts as a capture fault. */
@@ -127,8 +123,71 @@ const PLACEHOLDER_INTERVAL_MS = 1000;
  */
 export type CaptureState = "live" | "restarting" | "placeholder" | "idle";
 
+/**
+ * The source cannot be opened: the first capture ended, or sent no frame in
+ * time, or there is no camera to open. A source the user did not name may
+ * fall back to the test pattern on this error, and on no other.
+ */
+export class SourceOpenError extends CamwireError {
+  /** @param message `Cannot open <source>: <reason>`. */
+  constructor(message: string) {
+    super(message);
+    this.name = "SourceOpenError";
+  }
+}
+
+/**
+ * What {@linkcode CaptureSupervisor} needs of a capture: the shape of
+ * {@linkcode Capture}, so that tests can supervise a fake one.
+ */
+export interface SupervisedCapture {
+  /** The ffmpeg process id. */
+  readonly pid: number;
+  /** ffmpeg's last stderr line, for error messages. */
+  readonly lastError: string;
+  /** Resolves with the first frame. */
+  readonly firstFrame: Promise<void>;
+  /** Settles with ffmpeg's exit status once its output is drained. */
+  readonly ended: Promise<Deno.CommandStatus>;
+  /** Ends ffmpeg and waits until its output is drained. */
+  stop(): Promise<void>;
+  /** Sends ffmpeg a signal (the supervisor sends `SIGKILL` on a stall). */
+  kill(signal: Deno.Signal): void;
+}
+
+/**
+ * The time and timers {@linkcode CaptureSupervisor} uses: by default
+ * `performance.now()` and the global timers; tests pass a fake clock whose
+ * time only moves when they say so.
+ */
+export interface SupervisorClock {
+  /** Monotonic milliseconds, like `performance.now()`. */
+  now(): number;
+  setTimeout(callback: () => void, ms: number): ClockTimer;
+  clearTimeout(timer: ClockTimer): void;
+  setInterval(callback: () => void, ms: number): ClockTimer;
+  clearInterval(timer: ClockTimer): void;
+}
+
+/**
+ * What a {@linkcode SupervisorClock} timer function returns, only to be
+ * handed back to its clear function. Opaque because the global timers'
+ * {@linkcode Timer} is a number in Deno but a `Timeout` object wherever
+ * Node's types are loaded (any module importing `node:assert`), and a fake
+ * clock cannot make one of those.
+ */
+export type ClockTimer = unknown;
+
+const realClock: SupervisorClock = {
+  now: () => performance.now(),
+  setTimeout: (callback, ms) => setTimeout(callback, ms),
+  clearTimeout: (timer) => clearTimeout(timer as Timer | undefined),
+  setInterval: (callback, ms) => setInterval(callback, ms),
+  clearInterval: (timer) => clearInterval(timer as Timer | undefined),
+};
+
 /** How {@linkcode CaptureSupervisor} gets its ffmpeg and reports. */
-interface SupervisorOptions {
+export interface SupervisorOptions {
   ffmpeg: string;
   args: string[];
   stdin: "inherit" | "null";
@@ -140,6 +199,21 @@ interface SupervisorOptions {
   /** Called once a second while no capture delivers frames. */
   onNoSignal: () => void;
   log: (line: string) => void;
+  /**
+   * Time and timers, for restarts, stalls and the placeholder. The 10 s
+   * deadline of {@linkcode CaptureSupervisor.start} keeps to the global
+   * timers: `deadline()` in common/time.ts takes no clock.
+   *
+   * @default {performance.now() and the global timers}
+   */
+  clock?: SupervisorClock;
+  /**
+   * Starts one capture that hands its JPEGs to `onFrame`; it may throw when
+   * ffmpeg cannot be spawned.
+   *
+   * @default {a new {@linkcode Capture} of `ffmpeg`, `args` and `stdin`}
+   */
+  launch?: (onFrame: (jpeg: Uint8Array) => void) => SupervisedCapture;
 }
 
 /**
@@ -148,24 +222,26 @@ interface SupervisorOptions {
  */
 export class CaptureSupervisor {
   #options: SupervisorOptions;
-  #capture: Capture | null = null;
+  #clock: SupervisorClock;
+  #capture: SupervisedCapture | null = null;
   #startedAt = 0;
   #lastFrameAt = 0;
   /** Whether the current ffmpeg has sent a frame yet. */
   #framed = false;
   #lostAt = 0;
-  #backoffMs = FIRST_BACKOFF_MS;
+  readonly #backoff = new Backoff();
   #stopped = false;
   #paused = false;
-  #stallTimer: Timer | undefined;
-  #restartTimer: Timer | undefined;
-  #noSignalTimer: Timer | undefined;
+  #stallTimer: ClockTimer;
+  #restartTimer: ClockTimer;
+  #noSignalTimer: ClockTimer;
   #finish!: (error?: Error) => void;
   /** Settles when capturing ends for good (see {@linkcode CamwireServer.done}). */
   readonly ended: Promise<void>;
 
   constructor(options: SupervisorOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
     this.ended = new Promise((resolve, reject) => {
       this.#finish = (error) => error ? reject(error) : resolve();
     });
@@ -186,36 +262,37 @@ export class CaptureSupervisor {
   /**
    * Starts the first capture and waits for its first frame.
    *
-   * @throws {CamwireError} When ffmpeg is missing or ends before a frame.
+   * @param describe The source, as in `Cannot open <describe>`.
+   * @throws {SourceOpenError} When ffmpeg ends before a frame, or sends
+   * none within 10 s.
+   * @throws {CamwireError} When there is no ffmpeg to spawn (`ffmpeg not
+   * found: ...`): not a {@linkcode SourceOpenError}, so no fallback.
    */
   async start(describe: string): Promise<void> {
     const capture = this.#launch();
-    let timer: Timer | undefined;
-    const outcome = await Promise.race([
-      capture.firstFrame.then(() => "ok"),
-      capture.ended.then(() => capture.lastError || "ffmpeg exited"),
-      new Promise<string>((resolve) => {
-        timer = setTimeout(
-          resolve,
-          START_TIMEOUT_MS,
-          `no frame within ${seconds(START_TIMEOUT_MS)}`,
-        );
-      }),
-    ]);
-    clearTimeout(timer);
+    const outcome = await deadline(
+      Promise.race([
+        capture.firstFrame.then(() => "ok"),
+        capture.ended.then(() => capture.lastError || "ffmpeg exited"),
+      ]),
+      START_TIMEOUT_MS,
+      `no frame within ${seconds(START_TIMEOUT_MS)}`,
+    );
     if (outcome !== "ok") {
       // Given up: this supervisor must not restart anything later.
       await this.stop();
-      throw new CamwireError(`Cannot open ${describe}: ${outcome}`);
+      throw new SourceOpenError(`Cannot open ${describe}: ${outcome}`);
     }
     const check = Math.min(this.#options.stallTimeoutMs / 4, 500);
-    this.#stallTimer = setInterval(() => this.#checkStall(), check);
+    this.#stallTimer = this.#clock.setInterval(() => this.#checkStall(), check);
   }
 
-  #launch(): Capture {
+  #launch(): SupervisedCapture {
     const { ffmpeg, args, stdin } = this.#options;
-    const capture = new Capture(ffmpeg, args, stdin, (jpeg) => {
-      this.#lastFrameAt = performance.now();
+    const launch = this.#options.launch ??
+      ((onFrame) => new Capture(ffmpeg, args, stdin, onFrame));
+    const capture = launch((jpeg) => {
+      this.#lastFrameAt = this.#clock.now();
       this.#framed = true;
       if (this.#lostAt !== 0) this.#recovered();
       try {
@@ -226,12 +303,15 @@ export class CaptureSupervisor {
       }
     });
     this.#capture = capture;
-    this.#startedAt = this.#lastFrameAt = performance.now();
+    this.#startedAt = this.#lastFrameAt = this.#clock.now();
     this.#framed = false;
     // A moment's grace: on Ctrl-C the terminal signals ffmpeg too, and its
     // exit must not be taken for a fault before the server sees the signal.
     capture.ended.then((status) =>
-      setTimeout(() => this.#onExit(capture, status), EXIT_GRACE_MS)
+      this.#clock.setTimeout(
+        () => this.#onExit(capture, status),
+        EXIT_GRACE_MS,
+      )
     );
     return capture;
   }
@@ -239,7 +319,7 @@ export class CaptureSupervisor {
   #checkStall(): void {
     const capture = this.#capture;
     if (capture === null || this.#stopped) return;
-    const silentMs = performance.now() - this.#lastFrameAt;
+    const silentMs = this.#clock.now() - this.#lastFrameAt;
     // A camera that is still opening is not stalled: some USB cameras take
     // seconds before their first frame.
     const limit = !this.#framed
@@ -249,12 +329,12 @@ export class CaptureSupervisor {
       this.#options.log(
         `camwire: no frame from ffmpeg for ${seconds(silentMs)}; restarting it`,
       );
-      this.#lastFrameAt = performance.now(); // one kill per stall
+      this.#lastFrameAt = this.#clock.now(); // one kill per stall
       capture.kill("SIGKILL");
     }
   }
 
-  #onExit(capture: Capture, status: Deno.CommandStatus): void {
+  #onExit(capture: SupervisedCapture, status: Deno.CommandStatus): void {
     if (this.#stopped || capture !== this.#capture) return;
     this.#capture = null;
     const why = `ffmpeg exited (${status.signal ?? `code ${status.code}`})` +
@@ -267,22 +347,21 @@ export class CaptureSupervisor {
       );
       return;
     }
-    const now = performance.now();
-    if (now - this.#startedAt >= HEALTHY_MS) this.#backoffMs = FIRST_BACKOFF_MS;
+    const now = this.#clock.now();
+    this.#backoff.ran(now - this.#startedAt);
     if (this.#lostAt === 0) {
       this.#lostAt = now;
       this.#options.onNoSignal();
-      this.#noSignalTimer = setInterval(
+      this.#noSignalTimer = this.#clock.setInterval(
         () => this.#options.onNoSignal(),
         PLACEHOLDER_INTERVAL_MS,
       );
     }
-    const delay = this.#backoffMs;
-    this.#backoffMs = Math.min(delay * 2, MAX_BACKOFF_MS);
+    const delay = this.#backoff.next();
     this.#options.log(
       `camwire: capture lost: ${why}; restarting in ${seconds(delay)}`,
     );
-    this.#restartTimer = setTimeout(() => {
+    this.#restartTimer = this.#clock.setTimeout(() => {
       this.#restartTimer = undefined;
       if (!this.#stopped) this.#relaunch();
     }, delay);
@@ -298,7 +377,10 @@ export class CaptureSupervisor {
           seconds(MAX_BACKOFF_MS)
         }`,
       );
-      this.#restartTimer = setTimeout(() => this.#relaunch(), MAX_BACKOFF_MS);
+      this.#restartTimer = this.#clock.setTimeout(
+        () => this.#relaunch(),
+        MAX_BACKOFF_MS,
+      );
     }
   }
 
@@ -306,10 +388,10 @@ export class CaptureSupervisor {
   async pause(): Promise<void> {
     if (this.#paused || this.#stopped) return;
     this.#paused = true;
-    clearInterval(this.#noSignalTimer);
-    clearTimeout(this.#restartTimer);
+    this.#clock.clearInterval(this.#noSignalTimer);
+    this.#clock.clearTimeout(this.#restartTimer);
     this.#lostAt = 0;
-    this.#backoffMs = FIRST_BACKOFF_MS;
+    this.#backoff.reset();
     const capture = this.#capture;
     this.#capture = null; // so that its exit is not taken for a fault
     await capture?.stop();
@@ -323,19 +405,19 @@ export class CaptureSupervisor {
   }
 
   #recovered(): void {
-    clearInterval(this.#noSignalTimer);
+    this.#clock.clearInterval(this.#noSignalTimer);
     this.#options.log(
       `camwire: capture recovered after ${
-        seconds(performance.now() - this.#lostAt)
+        seconds(this.#clock.now() - this.#lostAt)
       }`,
     );
     this.#lostAt = 0;
   }
 
   #stopTimers(): void {
-    clearInterval(this.#stallTimer);
-    clearInterval(this.#noSignalTimer);
-    clearTimeout(this.#restartTimer);
+    this.#clock.clearInterval(this.#stallTimer);
+    this.#clock.clearInterval(this.#noSignalTimer);
+    this.#clock.clearTimeout(this.#restartTimer);
   }
 
   /** Ends ffmpeg for good. */
@@ -422,7 +504,9 @@ export async function firstDshowDevice(ffmpeg: string): Promise<string> {
   }).output();
   const [name] = parseDshowVideoDevices(new TextDecoder().decode(stderr));
   if (name === undefined) {
-    throw new CamwireError(
+    // A source open failure like any other: `--source auto` falls back to
+    // the test pattern on it.
+    throw new SourceOpenError(
       'Cannot open a camera: ffmpeg lists no dshow video device (use --source test, or --device "video=NAME")',
     );
   }

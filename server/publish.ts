@@ -8,15 +8,11 @@
  */
 
 import dgram from "node:dgram";
-import { message, seconds } from "../common/cli.ts";
+import { message } from "../common/cli.ts";
+import { seconds, sleep } from "../common/time.ts";
+import { Backoff } from "../common/backoff.ts";
 import { endProcess, spawn } from "../common/child.ts";
 import { relayArgs } from "./ffmpeg.ts";
-import {
-  FIRST_BACKOFF_MS,
-  HEALTHY_MS,
-  MAX_BACKOFF_MS,
-  type Timer,
-} from "./capture.ts";
 
 /**
  * Publishes to one media server: runs the relay ffmpeg that forwards the
@@ -31,9 +27,9 @@ export class Publisher {
   #log: (line: string) => void;
   #child: Deno.ChildProcess | null = null;
   #stopped = false;
-  #timer: Timer | undefined;
-  #wake: (() => void) | undefined;
-  #backoffMs = FIRST_BACKOFF_MS;
+  /** Cuts the wait before a retry short on {@linkcode stop}. */
+  readonly #stopping = new AbortController();
+  readonly #backoff = new Backoff();
   #failing = false;
   readonly #done: Promise<void>;
 
@@ -71,21 +67,15 @@ export class Publisher {
       if (this.#stopped) return;
       const why = stderr.trim().split("\n").at(-1) ||
         `ffmpeg exited (code ${status.code})`;
-      if (performance.now() - started > HEALTHY_MS) {
-        this.#backoffMs = FIRST_BACKOFF_MS;
-      }
-      const delay = this.#backoffMs;
-      this.#backoffMs = Math.min(delay * 2, MAX_BACKOFF_MS);
+      this.#backoff.ran(performance.now() - started);
+      const delay = this.#backoff.next();
       this.#failing = true;
       this.#log(
         `camwire: publish to ${this.url} failed: ${why}; retrying in ${
           seconds(delay)
         }`,
       );
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        this.#timer = setTimeout(resolve, delay);
-      });
+      await sleep(delay, this.#stopping.signal);
     }
   }
 
@@ -114,8 +104,7 @@ export class Publisher {
   /** Stops publishing and waits for the relay to end. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
-    this.#wake?.();
+    this.#stopping.abort();
     const child = this.#child;
     if (child) await endProcess(child);
     await this.#done;
