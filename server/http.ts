@@ -11,16 +11,12 @@
  * @module
  */
 
+import { deadline } from "../common/time.ts";
+import { peerName } from "./net.ts";
+import { dropStalled, type HubFrame, type Stallable } from "./viewers.ts";
+
 /** Multipart boundary of `/stream.mjpg`. */
 export const BOUNDARY = "camwireframe";
-
-/** One published frame, as the HTTP side sees it. */
-export interface HubFrame {
-  /** Increases by one per published frame. */
-  seq: number;
-  /** The JPEG (capture stamp included). */
-  jpeg: Uint8Array<ArrayBuffer>;
-}
 
 /** What the HTTP side needs from the server. */
 export interface FrameHub {
@@ -35,7 +31,7 @@ export interface FrameHub {
    *
    * @returns A release function, or `null` when the server is full.
    */
-  admit(name: string): (() => void) | null;
+  takeSlot(name: string): (() => void) | null;
   /** Viewers of every kind, for log lines. */
   viewerCount(): number;
   /** Called after a stream viewer came or went. */
@@ -48,15 +44,19 @@ export interface FrameHub {
 
 /** Options of {@linkcode serveHttp}. */
 export interface HttpOptions {
+  /** The address to listen on. */
   hostname: string;
+  /** The port to listen on; 0 for any free one. */
   port: number;
   /** Required as `Authorization: Bearer` or `?token=`, when set. */
   token: string | undefined;
+  /** PEM certificate and key: serve https. */
   tls: { cert: string; key: string } | undefined;
   /** Drop a stream viewer that has taken no frame for this long, in ms. */
   clientTimeoutMs: number;
   /** The TCP port, for the page's command line. */
   tcpPort: number;
+  /** Where connect, leave and drop lines go. */
   log: (line: string) => void;
   /** Compares tokens in constant time. */
   tokenEquals: (a: string, b: string) => boolean;
@@ -64,6 +64,7 @@ export interface HttpOptions {
 
 /** The running HTTP side. */
 export interface HttpFrontend {
+  /** The port it listens on. */
   readonly port: number;
   /** Number of `/stream.mjpg` viewers. */
   readonly viewers: number;
@@ -99,82 +100,189 @@ function partHeader(jpegLength: number): Uint8Array {
 }
 
 /**
- * Serves the HTTP side with `Deno.serve`.
+ * The HTTP side's router and its stream viewers, without a socket: each
+ * `Request` becomes a `Response`, as std's `serveDir(request)`, so it can be
+ * served by `Deno.serve` ({@linkcode serveHttp}) or called in-process.
+ *
+ * @example Unknown paths are 404
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const hub = {
+ *   current: null,
+ *   next: () => new Promise<never>(() => {}),
+ *   stats: () => ({}),
+ *   takeSlot: () => () => {},
+ *   viewerCount: () => 0,
+ *   viewersChanged: () => {},
+ *   snapshot: () => Promise.resolve(null),
+ *   count: () => {},
+ * };
+ * const side = new HttpSide(hub, {
+ *   hostname: "127.0.0.1",
+ *   port: 0,
+ *   token: undefined,
+ *   tls: undefined,
+ *   clientTimeoutMs: 10_000,
+ *   tcpPort: 5000,
+ *   log: () => {},
+ *   tokenEquals: (a, b) => a === b,
+ * });
+ * const info = {
+ *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
+ *   completed: Promise.resolve(),
+ * } as const;
+ * const res = await side.handle(new Request("http://camwire/nope"), info);
+ * assert.equal(res.status, 404);
+ * await res.body?.cancel();
+ * ```
+ */
+export class HttpSide {
+  #hub: FrameHub;
+  #options: HttpOptions;
+  #streams = new Set<MjpegStream>();
+
+  /**
+   * @param hub The server's frames and numbers.
+   * @param options The token, limits and log ({@linkcode HttpOptions}).
+   */
+  constructor(hub: FrameHub, options: HttpOptions) {
+    this.#hub = hub;
+    this.#options = options;
+  }
+
+  /** Number of open `/stream.mjpg` viewers. */
+  get viewers(): number {
+    return this.#streams.size;
+  }
+
+  /**
+   * Answers one request.
+   *
+   * @param request The request.
+   * @param info Its connection: the viewer's name, and when it is over.
+   * @returns The response; for `/stream.mjpg`, one whose body never ends.
+   */
+  async handle(
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+  ): Promise<Response> {
+    return await this.#route(request, info);
+  }
+
+  /**
+   * Drops the stream viewers that have not taken a frame for longer than
+   * `clientTimeoutMs` ({@linkcode dropStalled}).
+   *
+   * @param now The time to measure against.
+   */
+  dropStalled(now: number = performance.now()): void {
+    dropStalled(this.#streams, this.#options.clientTimeoutMs, now);
+  }
+
+  /**
+   * Ends every stream.
+   *
+   * @param reason For the log lines.
+   */
+  dropAll(reason: string): void {
+    for (const stream of [...this.#streams]) stream.drop(reason);
+  }
+
+  #route(
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+  ): Response | Promise<Response> {
+    const options = this.#options;
+    const url = new URL(request.url);
+    const paths = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
+    if (!paths.includes(url.pathname)) return text(404, "Not found");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
+    }
+    if (options.token !== undefined && !authorized(request, url, options)) {
+      return text(
+        401,
+        "Unauthorized: send the token as a Bearer token or ?token=",
+        {
+          "www-authenticate": 'Bearer realm="camwire"',
+        },
+      );
+    }
+    const head = request.method === "HEAD";
+    switch (url.pathname) {
+      case "/":
+        // Deno.serve drops the body of a HEAD response but keeps its length.
+        return new Response(page(url, options), {
+          headers: { "content-type": "text/html; charset=utf-8", ...NO_CACHE },
+        });
+      case "/stats":
+        return Response.json(this.#hub.stats(), { headers: NO_CACHE });
+      case "/snapshot.jpg":
+        return snapshotResponse(this.#hub);
+      default:
+        return this.#streamResponse(info, head);
+    }
+  }
+
+  #streamResponse(info: Deno.ServeHandlerInfo, head: boolean): Response {
+    const hub = this.#hub;
+    const headers = {
+      "content-type": `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+      ...NO_CACHE,
+    };
+    if (head) return new Response(null, { headers });
+    const name = peerName(info.remoteAddr);
+    const release = hub.takeSlot(`http ${name}`);
+    if (release === null) return text(503, "Too many viewers (--max-clients)");
+    const stream = new MjpegStream(hub, this.#options.log, name, () => {
+      this.#streams.delete(stream);
+      release();
+      hub.viewersChanged();
+    });
+    this.#streams.add(stream);
+    hub.viewersChanged();
+    this.#options.log(
+      `camwire: http viewer ${name} connected (${hub.viewerCount()} watching)`,
+    );
+    // Settles (or rejects) when the response is over: the viewer has gone.
+    info.completed.catch(() => {}).finally(() => stream.drop("disconnected"));
+    return new Response(stream.body, { headers });
+  }
+}
+
+/**
+ * Serves the HTTP side with `Deno.serve`: an {@linkcode HttpSide}, and a
+ * sweeper that drops stalled stream viewers every second.
  *
  * @param hub The server's frames and numbers.
  * @param options Address, token, TLS and limits.
  * @returns The running frontend.
  */
 export function serveHttp(hub: FrameHub, options: HttpOptions): HttpFrontend {
-  const streams = new Set<MjpegStream>();
-  const handler = (request: Request, info: Deno.ServeHandlerInfo) =>
-    route(request, info, hub, options, streams);
+  const side = new HttpSide(hub, options);
   const serveOptions = {
     hostname: options.hostname,
     port: options.port,
     onListen: () => {},
     ...(options.tls ?? {}),
   };
-  const server = Deno.serve(serveOptions, handler);
-  const sweeper = setInterval(() => {
-    const now = performance.now();
-    for (const stream of streams) stream.dropIfStalled(now);
-  }, 1000);
+  const server = Deno.serve(
+    serveOptions,
+    (request, info) => side.handle(request, info),
+  );
+  const sweeper = setInterval(() => side.dropStalled(), 1000);
   return {
     port: server.addr.port,
     get viewers() {
-      return streams.size;
+      return side.viewers;
     },
     async close() {
       clearInterval(sweeper);
-      for (const stream of streams) stream.end("server stopping");
+      side.dropAll("server stopping");
       // A stalled viewer would hold a graceful shutdown forever.
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await Promise.race([
-        server.shutdown(),
-        new Promise((resolve) => timer = setTimeout(resolve, 1000)),
-      ]);
-      clearTimeout(timer);
+      await deadline(server.shutdown(), 1000, undefined);
     },
   };
-}
-
-function route(
-  request: Request,
-  info: Deno.ServeHandlerInfo,
-  hub: FrameHub,
-  options: HttpOptions,
-  streams: Set<MjpegStream>,
-): Response | Promise<Response> {
-  const url = new URL(request.url);
-  const paths = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
-  if (!paths.includes(url.pathname)) return text(404, "Not found");
-  if (request.method !== "GET" && request.method !== "HEAD") {
-    return text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
-  }
-  if (options.token !== undefined && !authorized(request, url, options)) {
-    return text(
-      401,
-      "Unauthorized: send the token as a Bearer token or ?token=",
-      {
-        "www-authenticate": 'Bearer realm="camwire"',
-      },
-    );
-  }
-  const head = request.method === "HEAD";
-  switch (url.pathname) {
-    case "/":
-      // Deno.serve drops the body of a HEAD response but keeps its length.
-      return new Response(page(url, options), {
-        headers: { "content-type": "text/html; charset=utf-8", ...NO_CACHE },
-      });
-    case "/stats":
-      return Response.json(hub.stats(), { headers: NO_CACHE });
-    case "/snapshot.jpg":
-      return snapshotResponse(hub);
-    default:
-      return streamResponse(info, hub, options, streams, head);
-  }
 }
 
 async function snapshotResponse(hub: FrameHub): Promise<Response> {
@@ -188,37 +296,6 @@ async function snapshotResponse(hub: FrameHub): Promise<Response> {
   return new Response(frame.jpeg, {
     headers: { "content-type": "image/jpeg", ...NO_CACHE },
   });
-}
-
-function streamResponse(
-  info: Deno.ServeHandlerInfo,
-  hub: FrameHub,
-  options: HttpOptions,
-  streams: Set<MjpegStream>,
-  head: boolean,
-): Response {
-  const headers = {
-    "content-type": `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
-    ...NO_CACHE,
-  };
-  if (head) return new Response(null, { headers });
-  const addr = info.remoteAddr as Deno.NetAddr;
-  const name = `${addr.hostname}:${addr.port}`;
-  const release = hub.admit(`http ${name}`);
-  if (release === null) return text(503, "Too many viewers (--max-clients)");
-  const stream = new MjpegStream(hub, options, name, () => {
-    streams.delete(stream);
-    release();
-    hub.viewersChanged();
-  });
-  streams.add(stream);
-  hub.viewersChanged();
-  options.log(
-    `camwire: http viewer ${name} connected (${hub.viewerCount()} watching)`,
-  );
-  // Settles (or rejects) when the response is over: the viewer has gone.
-  info.completed.catch(() => {}).finally(() => stream.end("disconnected"));
-  return new Response(stream.body, { headers });
 }
 
 function authorized(
@@ -250,26 +327,25 @@ function text(
  * late and gets the newest frame then: the frames in between are skipped,
  * never queued (latest-frame-wins, as for TCP viewers).
  */
-class MjpegStream {
+class MjpegStream implements Stallable {
   readonly body: ReadableStream<Uint8Array>;
   #hub: FrameHub;
-  #options: HttpOptions;
+  #log: (line: string) => void;
   #name: string;
   #onEnd: () => void;
   #lastSeq = 0;
-  /** When the writer last asked for a frame while one was waiting. */
-  #waitingSince = 0;
+  #busySince = 0;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #ended = false;
 
   constructor(
     hub: FrameHub,
-    options: HttpOptions,
+    log: (line: string) => void,
     name: string,
     onEnd: () => void,
   ) {
     this.#hub = hub;
-    this.#options = options;
+    this.#log = log;
     this.#name = name;
     this.#onEnd = onEnd;
     this.#lastSeq = (hub.current?.seq ?? 1) - 1; // start with the newest
@@ -278,13 +354,21 @@ class MjpegStream {
         this.#controller = controller;
       },
       pull: () => this.#pull(),
-      cancel: () => this.end("disconnected"),
+      cancel: () => this.drop("disconnected"),
     }, { highWaterMark: 0 });
+  }
+
+  /**
+   * When the writer was handed the frame it has not finished with (it has
+   * not asked for the next), or 0 while it waits for a frame.
+   */
+  get busySince(): number {
+    return this.#busySince;
   }
 
   async #pull(): Promise<void> {
     if (this.#ended) return;
-    this.#waitingSince = 0;
+    this.#busySince = 0;
     const frame = await this.#hub.next(this.#lastSeq);
     if (this.#ended) return;
     const skipped = this.#lastSeq === 0 ? 0 : frame.seq - this.#lastSeq - 1;
@@ -294,16 +378,7 @@ class MjpegStream {
     this.#controller.enqueue(frame.jpeg);
     this.#controller.enqueue(CRLF);
     this.#hub.count(skipped, frame.jpeg.length);
-    this.#waitingSince = performance.now();
-  }
-
-  /** Ends a viewer whose writer has not asked for a frame for too long. */
-  dropIfStalled(now: number): void {
-    const since = this.#waitingSince;
-    if (since !== 0 && now - since > this.#options.clientTimeoutMs) {
-      const seconds = (this.#options.clientTimeoutMs / 1000).toFixed(1);
-      this.end(`dropped: a frame took over ${seconds} s to send`);
-    }
+    this.#busySince = performance.now();
   }
 
   /**
@@ -313,7 +388,7 @@ class MjpegStream {
    * closed: a stalled viewer's connection holds what it already has in
    * its buffers (bounded by --send-queue) until it reads or goes away.
    */
-  end(reason: string): void {
+  drop(reason: string): void {
     if (this.#ended) return;
     this.#ended = true;
     this.#onEnd();
@@ -322,7 +397,7 @@ class MjpegStream {
     } catch {
       // Already closed.
     }
-    this.#options.log(
+    this.#log(
       `camwire: http viewer ${this.#name} left: ${reason} ` +
         `(${this.#hub.viewerCount()} watching)`,
     );

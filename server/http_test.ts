@@ -3,12 +3,16 @@
  * End-to-end tests of camwire's HTTP side (`server.ts --http-port`) against
  * the real server process: fetch with a multipart parser of our own, a
  * token, TLS, `--max-clients`, `--on-demand`, ffprobe, and a headless
- * Chromium driven over the Chrome DevTools Protocol (a minimal client at the
- * bottom of this file, on Deno's own WebSocket).
+ * Chromium driven over the Chrome DevTools Protocol (testing/devtools.ts);
+ * and in-process tests of the router, {@linkcode HttpSide}, with a fake
+ * {@linkcode FrameHub}: no process, no socket.
  */
 import assert from "node:assert/strict";
 import { jpegSize, JpegSplitter, readStamp } from "../framing.ts";
 import type { ServerStats } from "./server.ts";
+import { BOUNDARY, type FrameHub, type HttpOptions, HttpSide } from "./http.ts";
+import type { HubFrame } from "./viewers.ts";
+import { launchChromium } from "../testing/devtools.ts";
 import {
   eventually,
   makeCertificate,
@@ -17,12 +21,292 @@ import {
   startServerProcess,
 } from "../testing/util.ts";
 
-const BOUNDARY = "camwireframe";
 const NO_CACHE = "no-store, no-cache, must-revalidate";
 const ROUTES = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
-const CHROMIUM = "/usr/bin/chromium";
 /** The page's picture, in page scripts. */
 const LIVE = `document.getElementById("live")`;
+
+// ---------------------------------------------------------------------------
+// In-process: HttpSide.handle(new Request(...)) with a fake hub.
+
+Deno.test("HttpSide.handle() answers an unknown path with 404 text", async () => {
+  const { side, hub } = fakeSide();
+  for (const path of ["/nope", "/stream.mjpeg", "/stats/", "/index.html"]) {
+    const res = await request(side, path);
+    assert.equal(res.status, 404, path);
+    assert.equal(res.headers.get("content-type"), "text/plain; charset=utf-8");
+    assert.equal(await res.text(), "Not found\n");
+  }
+  assert.deepEqual(hub.slotsTaken, []);
+});
+
+Deno.test("HttpSide.handle() answers a method other than GET or HEAD with 405 and Allow, before asking for the token", async () => {
+  for (const token of [undefined, "s3cret"]) {
+    const { side, hub } = fakeSide({ token });
+    for (const method of ["POST", "PUT", "DELETE", "PATCH", "OPTIONS"]) {
+      for (const path of ROUTES) {
+        const res = await request(side, path, { method });
+        assert.equal(res.status, 405, `${method} ${path}`);
+        assert.equal(res.headers.get("allow"), "GET, HEAD");
+        assert.equal(await res.text(), "Method not allowed: use GET\n");
+      }
+    }
+    assert.deepEqual(hub.slotsTaken, []);
+  }
+});
+
+Deno.test("HttpSide.handle() answers HEAD with the headers of GET, and opens no stream for it", async () => {
+  const { side, hub } = fakeSide();
+  hub.publish(fakeJpeg(1));
+  for (const path of ROUTES) {
+    const get = await request(side, path);
+    const head = await request(side, path, { method: "HEAD" });
+    assert.equal(head.status, 200, path);
+    for (const name of ["content-type", "cache-control", "pragma"]) {
+      assert.equal(head.headers.get(name), get.headers.get(name), name);
+    }
+    assert.equal(head.headers.get("cache-control"), NO_CACHE, path);
+    await get.body?.cancel();
+    await head.body?.cancel();
+  }
+  const head = await request(side, "/stream.mjpg", { method: "HEAD" });
+  assert.equal(head.body, null);
+  // Only the GET of /stream.mjpg took a slot, and gave it back.
+  assert.equal(hub.slotsTaken.length, 1);
+  assert.equal(hub.released, 1);
+  assert.equal(side.viewers, 0);
+});
+
+Deno.test("HttpSide.handle() with a token answers 401 with WWW-Authenticate without it or with a wrong one", async () => {
+  const { side, hub } = fakeSide({ token: "s3cret" });
+  hub.publish(fakeJpeg(1));
+  const cases: [string, RequestInit, string][] = [
+    ["no token", {}, ""],
+    ["a wrong Bearer token", bearer("s3cre7"), ""],
+    ["a wrong ?token=", {}, "?token=s3cre7"],
+    ["a longer token", bearer("s3cretX"), ""],
+    ["an empty ?token=", {}, "?token="],
+    ["the token in another scheme", basic("s3cret"), ""],
+  ];
+  for (const path of ROUTES) {
+    for (const [what, init, query] of cases) {
+      const res = await request(side, `${path}${query}`, init);
+      assert.equal(res.status, 401, `${path} with ${what}`);
+      assert.equal(
+        res.headers.get("www-authenticate"),
+        'Bearer realm="camwire"',
+      );
+      const body = await res.text();
+      assert.match(body, /^Unauthorized: send the token as a Bearer token/);
+      assert.doesNotMatch(body, /s3cret/);
+    }
+  }
+  assert.deepEqual(hub.slotsTaken, []);
+});
+
+Deno.test("HttpSide.handle() with a token accepts it as a Bearer token or ?token=", async () => {
+  const { side, hub } = fakeSide({ token: "s3cret" });
+  hub.publish(fakeJpeg(1));
+  const cases: [string, RequestInit, string][] = [
+    ["the Bearer token", bearer("s3cret"), ""],
+    ["a lower-case bearer", {
+      headers: { authorization: "bearer s3cret" },
+    }, ""],
+    ["?token=", {}, "?token=s3cret"],
+  ];
+  for (const path of ROUTES) {
+    for (const [what, init, query] of cases) {
+      const res = await request(side, `${path}${query}`, init);
+      assert.equal(res.status, 200, `${path} with ${what}`);
+      await res.body?.cancel();
+    }
+  }
+});
+
+Deno.test("HttpSide.handle() serves /stats as uncached JSON from hub.stats()", async () => {
+  const { side, hub } = fakeSide();
+  hub.publish(fakeJpeg(1));
+  hub.publish(fakeJpeg(2));
+  const res = await request(side, "/stats");
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get("content-type")!, /^application\/json/i);
+  assert.equal(res.headers.get("cache-control"), NO_CACHE);
+  assert.equal(res.headers.get("pragma"), "no-cache");
+  assert.deepEqual(await res.json(), { fake: true, framesIn: 2 });
+});
+
+Deno.test("HttpSide.handle() answers /snapshot.jpg with 503 and Retry-After before the first frame", async () => {
+  const { side } = fakeSide();
+  const res = await request(side, "/snapshot.jpg");
+  assert.equal(res.status, 503);
+  assert.equal(res.headers.get("retry-after"), "1");
+  assert.equal(
+    await res.text(),
+    "No frame yet: the capture is starting\n",
+  );
+});
+
+Deno.test("HttpSide.handle() serves /snapshot.jpg as the bytes of the newest frame, uncached", async () => {
+  const { side, hub } = fakeSide();
+  hub.publish(fakeJpeg(1));
+  const newest = hub.publish(fakeJpeg(2));
+  const res = await request(side, "/snapshot.jpg");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "image/jpeg");
+  assert.equal(res.headers.get("cache-control"), NO_CACHE);
+  assert.equal(res.headers.get("pragma"), "no-cache");
+  assert.deepEqual(await res.bytes(), newest.jpeg);
+  assert.deepEqual(hub.slotsTaken, []);
+});
+
+Deno.test("HttpSide.handle() serves / as the uncached page, passing ?token= on", async () => {
+  const { side } = fakeSide({ token: "s3cret", tcpPort: 5123 });
+  const res = await request(side, "/?token=s3cret");
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get("content-type"), "text/html; charset=utf-8");
+  assert.equal(res.headers.get("cache-control"), NO_CACHE);
+  const html = await res.text();
+  assert.match(html, /^<!doctype html>/);
+  assert.match(html, /<img id="live" src="\/stream\.mjpg\?token=s3cret"/);
+  assert.match(html, /--port 5123 --token …/);
+});
+
+Deno.test("HttpSide.handle() streams /stream.mjpg as multipart parts of the hub's frames: newest first, then the newest at each pull", async () => {
+  const { side, hub } = fakeSide();
+  hub.publish(fakeJpeg(1));
+  const second = hub.publish(fakeJpeg(2));
+  const res = await request(side, "/stream.mjpg");
+  assert.equal(res.status, 200);
+  assert.equal(
+    res.headers.get("content-type"),
+    `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+  );
+  assert.equal(res.headers.get("cache-control"), NO_CACHE);
+  assert.equal(res.headers.get("pragma"), "no-cache");
+  const reader = res.body!.getReader();
+  const size = partBytes(second).length; // every fake JPEG is as long
+  try {
+    // Boundary, headers, blank line, the JPEG and a CRLF, byte for byte.
+    assert.deepEqual(await readBytes(reader, size), partBytes(second));
+    // The reader is slow: of three frames meanwhile, it gets the newest.
+    hub.publish(fakeJpeg(3));
+    hub.publish(fakeJpeg(4));
+    const fifth = hub.publish(fakeJpeg(5));
+    assert.deepEqual(await readBytes(reader, size), partBytes(fifth));
+    // A reader that waits gets the next frame as soon as it is published.
+    const reading = readBytes(reader, size);
+    await tick();
+    const sixth = hub.publish(fakeJpeg(6));
+    assert.deepEqual(await reading, partBytes(sixth));
+    assert.deepEqual(hub.counted, [
+      { skipped: 0, bytes: FAKE_JPEG_SIZE },
+      { skipped: 2, bytes: FAKE_JPEG_SIZE },
+      { skipped: 0, bytes: FAKE_JPEG_SIZE },
+    ]);
+  } finally {
+    await reader.cancel();
+  }
+});
+
+Deno.test("HttpSide.handle() parses the parts of /stream.mjpg like a client: one JPEG each, Content-Length long", async () => {
+  const { side, hub } = fakeSide();
+  const res = await request(side, "/stream.mjpg");
+  const stream = partsOf(res);
+  try {
+    for (let seq = 1; seq <= 3; seq++) {
+      const reading = stream.next();
+      await tick();
+      const frame = hub.publish(fakeJpeg(seq));
+      const part = await reading;
+      assert.equal(part.headers.get("content-type"), "image/jpeg");
+      assert.equal(
+        part.headers.get("content-length"),
+        String(frame.jpeg.length),
+      );
+      assert.deepEqual(part.body, frame.jpeg);
+    }
+  } finally {
+    await stream.cancel();
+  }
+});
+
+Deno.test("HttpSide.handle() names a stream viewer by its address (IPv6 in brackets) and gives its slot back once when it leaves", async () => {
+  for (const end of ["cancel", "complete", "fail"] as const) {
+    const { side, hub, lines } = fakeSide();
+    hub.publish(fakeJpeg(1));
+    const { info, complete, fail } = infoFor("::1", 40000);
+    const res = await request(side, "/stream.mjpg", {}, info);
+    assert.deepEqual(hub.slotsTaken, ["http [::1]:40000"]);
+    assert.equal(side.viewers, 1);
+    assert.equal(hub.changes, 1);
+    assert.deepEqual(lines, [
+      "camwire: http viewer [::1]:40000 connected (1 watching)",
+    ]);
+    const reader = res.body!.getReader();
+    if (end === "cancel") await reader.cancel();
+    else {
+      if (end === "complete") complete();
+      else fail(new Deno.errors.Interrupted("operation canceled"));
+      // The body ends: no more frames.
+      while (!(await reader.read()).done) { /* the part already queued */ }
+    }
+    complete();
+    await tick();
+    assert.equal(hub.released, 1, end);
+    assert.equal(side.viewers, 0);
+    assert.equal(hub.changes, 2);
+    assert.deepEqual(lines.slice(1), [
+      "camwire: http viewer [::1]:40000 left: disconnected (0 watching)",
+    ]);
+  }
+});
+
+Deno.test("HttpSide.handle() answers /stream.mjpg with 503 when the hub has no slot left", async () => {
+  const { side, hub, lines } = fakeSide();
+  hub.slotsLeft = 0;
+  const res = await request(side, "/stream.mjpg");
+  assert.equal(res.status, 503);
+  assert.equal(await res.text(), "Too many viewers (--max-clients)\n");
+  assert.equal(side.viewers, 0);
+  assert.equal(hub.changes, 0);
+  assert.deepEqual(lines, []);
+});
+
+Deno.test("HttpSide.dropStalled() drops a stream viewer that has held a frame over clientTimeoutMs, not one waiting for a frame", async () => {
+  const { side, hub, lines } = fakeSide({ clientTimeoutMs: 10_000 });
+  hub.publish(fakeJpeg(1));
+  const stalled = (await request(side, "/stream.mjpg")).body!.getReader();
+  const waiting =
+    (await request(side, "/stream.mjpg", {}, infoFor("10.0.0.2", 5).info)).body!
+      .getReader();
+  try {
+    const size = partBytes(hub.current!).length;
+    await readBytes(stalled, size);
+    await readBytes(waiting, size);
+    const reading = waiting.read(); // asks for the next frame: not stalled
+    await tick();
+    const handedOver = performance.now();
+    side.dropStalled(handedOver + 9_000);
+    assert.equal(side.viewers, 2);
+    side.dropStalled(handedOver + 10_100);
+    assert.equal(side.viewers, 1);
+    assert.equal(
+      lines.at(-1),
+      "camwire: http viewer 127.0.0.1:40000 left: dropped: a frame took over 10.0 s to send (1 watching)",
+    );
+    assert.equal((await stalled.read()).done, true);
+    side.dropStalled(handedOver + 1e9);
+    assert.equal(side.viewers, 1);
+    hub.publish(fakeJpeg(2));
+    assert.equal((await reading).done, false);
+  } finally {
+    await stalled.cancel();
+    await waiting.cancel();
+  }
+});
+
+// ---------------------------------------------------------------------------
+// End to end: the real server process.
 
 Deno.test("http: GET / is the viewer page: the live <img> and placeholders for the numbers", async () => {
   await withHttpServer([], async ({ base }) => {
@@ -610,6 +894,17 @@ interface MjpegStream {
 async function openStream(url: string): Promise<MjpegStream> {
   const response = await fetch(url);
   if (response.body === null) throw new Error(`No body from ${url}`);
+  return partsOf(response);
+}
+
+/**
+ * Parses a `multipart/x-mixed-replace` response by hand.
+ *
+ * @param response A response with a body.
+ * @returns The response and a part reader.
+ */
+function partsOf(response: Response): MjpegStream {
+  if (response.body === null) throw new Error("No body in the response");
   const reader = response.body.getReader();
   let buffer = new Uint8Array(0);
   const fill = async (size: number) => {
@@ -669,331 +964,181 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array): number {
 }
 
 // ---------------------------------------------------------------------------
-// A minimal Chrome DevTools Protocol client and a headless Chromium.
+// In-process helpers.
 
-type Json = Record<string, unknown>;
+/** Length of every {@linkcode fakeJpeg}. */
+const FAKE_JPEG_SIZE = 64;
 
-/** A DevTools event as received. */
-interface CdpEvent {
-  method: string;
-  params: Json;
-  sessionId?: string;
+/**
+ * A JPEG-shaped buffer (SOI … EOI) that tells frames apart by `seq`.
+ *
+ * @param seq Written into every byte between the markers.
+ * @returns {@linkcode FAKE_JPEG_SIZE} bytes.
+ */
+function fakeJpeg(seq: number): Uint8Array<ArrayBuffer> {
+  const jpeg = new Uint8Array(FAKE_JPEG_SIZE).fill(seq & 0x7f);
+  jpeg.set([0xff, 0xd8]);
+  jpeg.set([0xff, 0xd9], FAKE_JPEG_SIZE - 2);
+  return jpeg;
 }
 
 /**
- * Settles like `promise`, or rejects after `ms` with `message`.
+ * A {@linkcode FrameHub} without a server: frames are published by hand and
+ * what the HTTP side asks of it is recorded.
  */
-async function withTimeout<T>(
-  promise: Promise<T>,
-  ms: number,
-  message: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(message)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
+class FakeHub implements FrameHub {
+  current: HubFrame | null = null;
+  /** `takeSlot` answers `null` once this reaches 0. */
+  slotsLeft = Infinity;
+  /** The names `takeSlot` gave a slot to. */
+  readonly slotsTaken: string[] = [];
+  /** Calls of the release functions `takeSlot` returned. */
+  released = 0;
+  /** Calls of `viewersChanged`. */
+  changes = 0;
+  /** What `count` was told, call by call. */
+  readonly counted: { skipped: number; bytes: number }[] = [];
+  #waiters: ((frame: HubFrame) => void)[] = [];
+
+  /** Makes `jpeg` the newest frame and wakes whoever waits for one. */
+  publish(jpeg: Uint8Array<ArrayBuffer>): HubFrame {
+    const frame = { seq: (this.current?.seq ?? 0) + 1, jpeg };
+    this.current = frame;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake(frame);
+    return frame;
+  }
+
+  next(seq: number): Promise<HubFrame> {
+    const current = this.current;
+    if (current !== null && current.seq > seq) return Promise.resolve(current);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  stats(): object {
+    return { fake: true, framesIn: this.current?.seq ?? 0 };
+  }
+
+  takeSlot(name: string): (() => void) | null {
+    if (this.slotsLeft <= 0) return null;
+    this.slotsLeft--;
+    this.slotsTaken.push(name);
+    return () => {
+      this.slotsLeft++;
+      this.released++;
+    };
+  }
+
+  viewerCount(): number {
+    return this.slotsTaken.length - this.released;
+  }
+
+  viewersChanged(): void {
+    this.changes++;
+  }
+
+  snapshot(): Promise<HubFrame | null> {
+    return Promise.resolve(this.current);
+  }
+
+  count(skipped: number, bytes: number): void {
+    this.counted.push({ skipped, bytes });
   }
 }
 
 /**
- * A DevTools protocol connection: commands with ids and timeouts, and every
- * event kept in {@linkcode DevTools.events}.
+ * An {@linkcode HttpSide} on a {@linkcode FakeHub}, its log lines kept.
+ *
+ * @param options Options to change from the defaults (no token, 10 s).
  */
-class DevTools {
-  readonly events: CdpEvent[] = [];
-  readonly #ws: WebSocket;
-  readonly #opened: Promise<void>;
-  readonly #closed: Promise<void>;
-  #nextId = 0;
-  #pending = new Map<
-    number,
-    { resolve: (result: Json) => void; reject: (error: Error) => void }
-  >();
-
-  constructor(url: string) {
-    const ws = new WebSocket(url);
-    this.#ws = ws;
-    this.#opened = new Promise((resolve, reject) => {
-      ws.onopen = () => resolve();
-      ws.onerror = () => reject(new Error(`Cannot connect to ${url}`));
-    });
-    this.#opened.catch(() => {}); // awaited in connect()
-    this.#closed = new Promise((resolve) => {
-      ws.onclose = () => {
-        for (const { reject } of this.#pending.values()) {
-          reject(new Error("The DevTools connection closed"));
-        }
-        this.#pending.clear();
-        resolve();
-      };
-    });
-    ws.onmessage = (event) => this.#receive(JSON.parse(event.data));
-  }
-
-  /** Opens a connection to a `ws://` DevTools URL. */
-  static async connect(url: string): Promise<DevTools> {
-    const devtools = new DevTools(url);
-    try {
-      await withTimeout(devtools.#opened, 10_000, `Cannot connect to ${url}`);
-    } catch (error) {
-      await devtools.close();
-      throw error;
-    }
-    return devtools;
-  }
-
-  #receive(message: Json): void {
-    if (typeof message.id !== "number") {
-      this.events.push(message as unknown as CdpEvent);
-      return;
-    }
-    const pending = this.#pending.get(message.id);
-    this.#pending.delete(message.id);
-    const error = message.error as { message: string } | undefined;
-    if (error) pending?.reject(new Error(error.message));
-    else pending?.resolve(message.result as Json);
-  }
-
-  /**
-   * Sends a command and waits for its result.
-   *
-   * @param method e.g. `Page.navigate`.
-   * @param params Its parameters.
-   * @param sessionId The target session, for page commands.
-   * @param timeoutMs How long to wait for the answer.
-   */
-  send(
-    method: string,
-    params: Json = {},
-    sessionId?: string,
-    timeoutMs = 10_000,
-  ): Promise<Json> {
-    const id = ++this.#nextId;
-    const answer = new Promise<Json>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      try {
-        this.#ws.send(JSON.stringify({ id, method, params, sessionId }));
-      } catch (error) {
-        this.#pending.delete(id);
-        reject(error);
-      }
-    });
-    return withTimeout(answer, timeoutMs, `${method}: no answer in time`)
-      .catch((error) => {
-        this.#pending.delete(id);
-        throw new Error(`DevTools ${method} failed: ${error.message}`);
-      });
-  }
-
-  /** Closes the connection and waits until it is closed. */
-  async close(): Promise<void> {
-    if (this.#ws.readyState !== WebSocket.CLOSED) this.#ws.close();
-    await this.#closed;
-  }
-}
-
-/** A page (tab) attached with a flat session. */
-class Page {
-  #devtools: DevTools;
-  #sessionId: string;
-
-  constructor(devtools: DevTools, sessionId: string) {
-    this.#devtools = devtools;
-    this.#sessionId = sessionId;
-  }
-
-  send(method: string, params: Json = {}, timeoutMs?: number): Promise<Json> {
-    return this.#devtools.send(method, params, this.#sessionId, timeoutMs);
-  }
-
-  /** Navigates and waits for the answer (the response has arrived). */
-  async navigate(url: string): Promise<void> {
-    const { errorText } = await this.send("Page.navigate", { url });
-    if (errorText) throw new Error(`Cannot load ${url}: ${errorText}`);
-  }
-
-  /** Evaluates an expression in the page, awaiting a promise it returns. */
-  async evaluate<T>(expression: string, timeoutMs?: number): Promise<T> {
-    const reply = await this.send("Runtime.evaluate", {
-      expression,
-      awaitPromise: true,
-      returnByValue: true,
-    }, timeoutMs);
-    if (reply.exceptionDetails) {
-      throw new Error(
-        `The page script failed: ${JSON.stringify(reply.exceptionDetails)}`,
-      );
-    }
-    return (reply.result as { value: T }).value;
-  }
-
-  /**
-   * What the page reported as errors so far: console.error calls, uncaught
-   * exceptions and error log entries, each as one line.
-   */
-  errors(): string[] {
-    const lines: string[] = [];
-    for (const event of this.#devtools.events) {
-      if (event.sessionId !== this.#sessionId) continue;
-      const params = event.params;
-      if (
-        event.method === "Runtime.consoleAPICalled" &&
-        (params.type === "error" || params.type === "assert")
-      ) {
-        const args = params.args as { value?: unknown; description?: string }[];
-        const text = args.map((a) => a.description ?? String(a.value));
-        lines.push(`console.${params.type}: ${text.join(" ")}`);
-      } else if (event.method === "Runtime.exceptionThrown") {
-        const details = params.exceptionDetails as {
-          text: string;
-          exception?: { description?: string };
-        };
-        lines.push(`${details.text} ${details.exception?.description ?? ""}`);
-      } else if (event.method === "Log.entryAdded") {
-        const entry = params.entry as {
-          level: string;
-          text: string;
-          url?: string;
-        };
-        if (entry.level === "error") {
-          lines.push(`log: ${entry.text} ${entry.url ?? ""}`);
-        }
-      }
-    }
-    return lines;
-  }
-}
-
-/** A headless Chromium made by {@linkcode launchChromium}. */
-interface Chromium {
-  devtools: DevTools;
-  /** Opens a new tab and enables the events {@linkcode Page.errors} needs. */
-  newPage(): Promise<Page>;
-  /** Closes the browser, kills what is left of it, deletes its profile. */
-  close(): Promise<void>;
-}
-
-/**
- * Starts a headless Chromium with a temporary profile and connects to its
- * DevTools port.
- */
-async function launchChromium(): Promise<Chromium> {
-  const dir = await Deno.makeTempDir({ prefix: "camwire-chromium-" });
-  const command = new Deno.Command(CHROMIUM, {
-    args: [
-      "--headless=new",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--disable-dev-shm-usage",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--remote-debugging-port=0",
-      `--user-data-dir=${dir}`,
-      "about:blank",
-    ],
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
+function fakeSide(
+  options: Partial<HttpOptions> = {},
+): { side: HttpSide; hub: FakeHub; lines: string[] } {
+  const hub = new FakeHub();
+  const lines: string[] = [];
+  const side = new HttpSide(hub, {
+    hostname: "127.0.0.1",
+    port: 0,
+    token: undefined,
+    tls: undefined,
+    clientTimeoutMs: 10_000,
+    tcpPort: 5000,
+    log: (line) => lines.push(line),
+    tokenEquals: (a, b) => a === b,
+    ...options,
   });
-  let child: Deno.ChildProcess;
-  try {
-    child = command.spawn();
-  } catch (error) {
-    await removeDir(dir);
-    throw new Error(`Cannot start ${CHROMIUM}: ${error}`);
-  }
-  // Drain stderr to the end (Chromium is chatty), keeping the start only.
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream())
-    .getReader();
-  let log = "";
-  const { promise: listening, resolve: found } = Promise.withResolvers<
-    string
-  >();
-  const drained = (async () => {
-    while (true) {
-      const { value, done } = await stderr.read();
-      if (done) return;
-      if (log.length > 100_000) continue;
-      log += value;
-      const match = log.match(/DevTools listening on (ws:\/\/\S+)/);
-      if (match) found(match[1]!);
-    }
-  })().catch(() => {});
-  let devtools: DevTools | undefined;
-  const close = async () => {
-    if (devtools) {
-      await devtools.send("Browser.close", {}, undefined, 3000).catch(() => {});
-      await devtools.close();
-    }
-    // Its helper processes end with it, even when it is killed.
-    await withTimeout(child.status, 5000, "").catch(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // It has just exited.
-      }
-    });
-    await child.status;
-    await stderr.cancel().catch(() => {});
-    await drained;
-    await removeDir(dir);
-  };
-  try {
-    const url = await withTimeout(
-      Promise.race([
-        listening,
-        child.status.then(({ code }) => {
-          throw new Error(`Chromium exited with ${code}`);
-        }),
-      ]),
-      20_000,
-      "Chromium printed no DevTools URL",
-    );
-    devtools = await DevTools.connect(url);
-  } catch (error) {
-    await close();
-    throw new Error(`Cannot drive Chromium: ${error}; its stderr:\n${log}`);
-  }
-  const browser = devtools;
+  return { side, hub, lines };
+}
+
+/**
+ * A connection's {@linkcode Deno.ServeHandlerInfo}, settled by hand as
+ * Deno.serve settles it when the response is over.
+ */
+function infoFor(hostname = "127.0.0.1", port = 40000): {
+  info: Deno.ServeHandlerInfo;
+  complete: () => void;
+  fail: (error: Error) => void;
+} {
+  const { promise, resolve, reject } = Promise.withResolvers<void>();
+  const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname, port };
   return {
-    devtools: browser,
-    async newPage() {
-      const { targetId } = await browser.send("Target.createTarget", {
-        url: "about:blank",
-      });
-      const { sessionId } = await browser.send("Target.attachToTarget", {
-        targetId,
-        flatten: true,
-      });
-      const page = new Page(browser, sessionId as string);
-      for (const domain of ["Runtime", "Log", "Page"]) {
-        await page.send(`${domain}.enable`);
-      }
-      return page;
-    },
-    close,
+    info: { remoteAddr, completed: promise },
+    complete: resolve,
+    fail: reject,
   };
 }
 
-/** Deletes a directory tree, retrying while a dying process writes to it. */
-async function removeDir(dir: string): Promise<void> {
-  for (let attempt = 1;; attempt++) {
-    try {
-      await Deno.remove(dir, { recursive: true });
-      return;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      if (attempt === 5) throw error;
-      await sleep(200);
-    }
+/** Asks `side` for `path` on a fake host, as Deno.serve would. */
+function request(
+  side: HttpSide,
+  path: string,
+  init: RequestInit = {},
+  info: Deno.ServeHandlerInfo = infoFor().info,
+): Promise<Response> {
+  return side.handle(new Request(`http://camwire.test${path}`, init), info);
+}
+
+/** The bytes `/stream.mjpg` should send for `frame`. */
+function partBytes(frame: HubFrame): Uint8Array {
+  const header = new TextEncoder().encode(
+    `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\n` +
+      `Content-Length: ${frame.jpeg.length}\r\n\r\n`,
+  );
+  const bytes = new Uint8Array(header.length + frame.jpeg.length + 2);
+  bytes.set(header);
+  bytes.set(frame.jpeg, header.length);
+  bytes.set([13, 10], header.length + frame.jpeg.length);
+  return bytes;
+}
+
+/**
+ * Reads exactly `size` bytes, whatever the chunks.
+ *
+ * @throws {assert.AssertionError} When a chunk would go past `size` or the
+ * body ends first.
+ */
+async function readBytes(
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  size: number,
+): Promise<Uint8Array> {
+  const bytes = new Uint8Array(size);
+  let have = 0;
+  while (have < size) {
+    const { value, done } = await reader.read();
+    assert.ok(!done, `the body ended after ${have} of ${size} bytes`);
+    assert.ok(have + value.length <= size, "a chunk spans two parts");
+    bytes.set(value, have);
+    have += value.length;
   }
+  return bytes;
+}
+
+/** Lets promise callbacks run (a macrotask turn). */
+function tick(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 0));
+}
+
+function basic(token: string): RequestInit {
+  return { headers: { authorization: `Basic ${btoa(`camwire:${token}`)}` } };
 }
