@@ -18,13 +18,13 @@
  */
 
 import { networkInterfaces } from "node:os";
-import { HEADER_SIZE, jpegSize } from "./framing.ts";
+import { jpegSize } from "./framing.ts";
 import {
-  CamwireError,
   intFlag,
   message,
   onStopSignal,
   parseFlags,
+  readCommandLine,
   readPem,
   secondsFlag,
   tokenFlag,
@@ -35,87 +35,35 @@ import {
   defaultDevice,
   describeSource,
   publishFormat,
-  type SourceKind,
 } from "./server/ffmpeg.ts";
 import {
   CaptureSupervisor,
   firstDshowDevice,
   makePlaceholder,
   resolveSource,
+  SourceOpenError,
 } from "./server/capture.ts";
 import { freeUdpPort, Publisher } from "./server/publish.ts";
-import { Broadcaster, DEFAULT_SEND_QUEUE } from "./server/viewers.ts";
+import { Broadcaster } from "./server/viewers.ts";
 import { DirectSender } from "./server/sockets.ts";
-import { boundSendQueue, type CamwireServer, Server } from "./server/server.ts";
+import { boundSendQueue, closeQuietly, listen } from "./server/net.ts";
+import {
+  DEFAULT_SEND_QUEUE,
+  type ServerOptions,
+  type ServerSettings,
+  withDefaults,
+} from "./server/options.ts";
+import {
+  type CamwireServer,
+  Server,
+  type ServerParts,
+} from "./server/server.ts";
+
+/** What `--source` and `--device` name, once decided. */
+type Source = ReturnType<typeof resolveSource>;
 
 export type { CamwireServer, ServerStats } from "./server/server.ts";
-
-/** Options of {@linkcode startServer}. */
-export interface ServerOptions {
-  /** Address to bind. @default {"0.0.0.0"} */
-  host?: string;
-  /** TCP port; 0 picks a free one. @default {9999} */
-  port?: number;
-  /** `auto`, `camera`, `test`, a file path or URL, or `-` for stdin. @default {"auto"} */
-  source?: string;
-  /** Camera device. @default {defaultDevice(Deno.build.os)} */
-  device?: string | undefined;
-  /** Output width in pixels. @default {320} */
-  width?: number;
-  /** Frames per second. @default {30} */
-  fps?: number;
-  /** MJPEG quality 2–31. @default {5} */
-  quality?: number;
-  /** Opens an ffplay window showing the frames being sent. @default {false} */
-  preview?: boolean;
-  /** Restart ffmpeg when no frame came for this long, in ms. @default {3000} */
-  stallTimeoutMs?: number;
-  /** Drop a viewer whose write made no progress for this long, in ms. @default {10000} */
-  clientTimeoutMs?: number;
-  /** Most viewers at once; more are closed on arrival. @default {1000} */
-  maxClients?: number;
-  /** End the server when the source ends, instead of restarting it. @default {false} */
-  exitOnSourceEnd?: boolean;
-  /**
-   * Most bytes the kernel may hold unsent per viewer (Linux; 0: no bound,
-   * the send buffer grows to 4 MB): bounds how stale a slow viewer's
-   * frames get.
-   * @default {DEFAULT_SEND_QUEUE}
-   */
-  sendQueue?: number;
-  /**
-   * Write to TCP viewers with synchronous `send(2)` calls through FFI
-   * (Linux) rather than Deno's async writes: no promise per viewer per
-   * frame (measured at 3000 viewers: 7.3–9.5 µs of CPU per delivered frame
-   * instead of 16). Off, or where it cannot work, Deno's writes are used.
-   * @default {true}
-   */
-  directSend?: boolean;
-  /** Viewers must send `camwire <token>\n` first. @default {undefined} */
-  token?: string | undefined;
-  /**
-   * Also send the capture, as H.264, to these media servers (`rtmp://`,
-   * `rtmps://`, `rtsp://`, `srt://`). @default {[]}
-   */
-  publish?: string[];
-  /**
-   * Run ffmpeg only while someone watches: start it for the first viewer,
-   * stop it `idleStopMs` after the last one left. @default {false}
-   */
-  onDemand?: boolean;
-  /** See `onDemand`. @default {5000} */
-  idleStopMs?: number;
-  /** Also serve HTTP (page, MJPEG, snapshot, stats) on this port. @default {undefined} */
-  httpPort?: number | undefined;
-  /** PEM certificate and key: serve over TLS. @default {undefined} */
-  tls?: { cert: string; key: string } | undefined;
-  /** The ffmpeg program. @default {"ffmpeg"} */
-  ffmpeg?: string;
-  /** The ffplay program, for the preview. @default {"ffplay"} */
-  ffplay?: string;
-  /** Where log lines go. @default {console.error} */
-  log?: (line: string) => void;
-}
+export type { ServerOptions } from "./server/options.ts";
 
 /**
  * Starts a camwire server: listens, starts ffmpeg, waits for the first
@@ -136,184 +84,158 @@ export interface ServerOptions {
 export async function startServer(
   options: ServerOptions = {},
 ): Promise<CamwireServer> {
-  const os = Deno.build.os;
-  const host = options.host ?? "0.0.0.0";
-  const port = options.port ?? 9999;
-  const ffmpeg = options.ffmpeg ?? "ffmpeg";
-  const log = options.log ?? ((line: string) => console.error(line));
-  const device = options.device ?? defaultDevice(os);
-  const source = resolveSource(options.source ?? "auto", device, os);
-  const exitOnSourceEnd = options.exitOnSourceEnd ?? false;
-  const settings = {
-    width: options.width ?? 320,
-    fps: options.fps ?? 30,
-    quality: options.quality ?? 5,
-    os,
-  };
-
-  const listener = listen(host, port, options.tls);
-  const sendQueue = options.sendQueue ?? DEFAULT_SEND_QUEUE;
-  boundSendQueue((listener.addr as Deno.NetAddr).port, sendQueue, log);
+  const settings = withDefaults(options);
+  const listener = listen({
+    hostname: settings.host,
+    port: settings.port,
+    tls: settings.tls,
+    flag: "--port",
+  });
+  const { port } = listener.addr as Deno.NetAddr;
+  boundSendQueue(port, settings.sendQueue, settings.log);
   const broadcaster = new Broadcaster();
-  if (options.directSend ?? true) broadcaster.direct = DirectSender.open();
-  let placeholder: Uint8Array | undefined;
-  const publish = options.publish ?? [];
-  const relayPorts = await Promise.all(publish.map(() => freeUdpPort()));
-  const relay = (port: number) => `udp://127.0.0.1:${port}`;
-  const startCapture = async (kind: SourceKind, input: string) => {
-    const args = captureArgs({
-      kind,
-      input,
-      ...settings,
-      loop: !exitOnSourceEnd,
-      relays: relayPorts.map((port) => `${relay(port)}?pkt_size=1316`),
+  if (settings.directSend) broadcaster.direct = DirectSender.open();
+  const relays = await Promise.all(settings.publish.map(() => freeUdpPort()));
+  const capture = await startCapture(settings, broadcaster, relays)
+    .catch((error) => {
+      closeQuietly(listener);
+      throw error;
     });
-    const supervisor = new CaptureSupervisor({
-      ffmpeg,
-      args,
-      stdin: kind === "stdin" ? "inherit" : "null",
-      stallTimeoutMs: options.stallTimeoutMs ?? 3000,
-      exitOnSourceEnd,
-      onFrame: (jpeg) => broadcaster.publish(jpeg),
-      onNoSignal: () => placeholder && broadcaster.publish(placeholder),
-      log,
-    });
-    await supervisor.start(describeSource(kind, input));
-    return supervisor;
+  const parts: ServerParts = {
+    listener,
+    broadcaster,
+    supervisor: capture.supervisor,
+    publishers: settings.publish.map((url, i) =>
+      new Publisher(
+        settings.ffmpeg,
+        relayAddress(relays[i]!),
+        url,
+        settings.log,
+      )
+    ),
+    sourceName: describeSource(capture.source),
   };
-  let supervisor: CaptureSupervisor;
-  try {
-    if (source.kind === "test" && !source.explicit) {
-      log(
-        `camwire: no camera at ${device}; streaming the test pattern instead`,
-      );
-    }
-    log(`camwire: opening ${describeSource(source.kind, source.input)}`);
-    try {
-      if (source.kind === "camera" && source.input === "video=auto") {
-        source.input = await firstDshowDevice(ffmpeg);
-      }
-      supervisor = await startCapture(source.kind, source.input);
-    } catch (error) {
-      if (source.explicit || !isOpenFailure(error)) throw error;
-      log(`camwire: ${message(error)}; streaming the test pattern instead`);
-      source.kind = "test";
-      supervisor = await startCapture("test", "");
-    }
-    const size = jpegSize(broadcaster.latest!.subarray(HEADER_SIZE));
-    placeholder = await makePlaceholder(
-      ffmpeg,
-      size?.width ?? settings.width,
-      size?.height ?? Math.round(settings.width * 3 / 4),
-      settings.quality,
-    );
-    if (placeholder === undefined) {
-      log(
-        'camwire: cannot make the "no signal" frame: viewers will see the last frame while the capture restarts',
-      );
-    }
-    if (options.onDemand) {
-      // The source opened: now wait for a viewer before capturing.
-      await supervisor.pause();
-      broadcaster.clear();
-    }
-  } catch (error) {
-    listener.close();
-    throw error;
-  }
-  const publishers = publish.map((url, i) =>
-    new Publisher(ffmpeg, relay(relayPorts[i]!), url, log)
-  );
   let server: Server;
   try {
-    server = new Server(listener, broadcaster, supervisor, {
-      http: options.httpPort === undefined
-        ? undefined
-        : { hostname: host, port: options.httpPort, tls: options.tls },
-      sourceName: describeSource(source.kind, source.input),
-      clientTimeoutMs: options.clientTimeoutMs ?? 10_000,
-      maxClients: options.maxClients ?? 1000,
-      token: options.token,
-      tls: options.tls !== undefined,
-      sendQueue,
-      onDemand: options.onDemand ?? false,
-      idleStopMs: options.idleStopMs ?? 5000,
-      publishers,
-      log,
-    });
+    server = new Server(parts, settings);
   } catch (error) {
-    await Promise.all(publishers.map((p) => p.stop()));
-    await supervisor.stop();
-    listener.close();
-    throw listenError(
-      error,
-      host,
-      options.httpPort ?? 0,
-      "--http-port",
-      options.tls !== undefined,
-    );
+    await Promise.all(parts.publishers.map((p) => p.stop()));
+    await parts.supervisor.stop();
+    closeQuietly(listener);
+    throw error;
   }
-  if (options.preview) server.startPreview(options.ffplay ?? "ffplay");
+  if (settings.preview) server.startPreview();
   return server;
 }
 
-function isOpenFailure(error: unknown): boolean {
-  return error instanceof CamwireError &&
-    error.message.startsWith("Cannot open");
+/** The local UDP address that a publish relay reads the capture from. */
+function relayAddress(port: number): string {
+  return `udp://127.0.0.1:${port}`;
+}
+
+/** A capture that delivers frames, and the source it opened. */
+interface StartedCapture {
+  supervisor: CaptureSupervisor;
+  source: Source;
 }
 
 /**
- * Deno's default listen backlog (511) silently drops connects when a
- * classroom of viewers arrives at once; the kernel caps this at somaxconn.
+ * Opens the source and waits for its first frame: with `--source auto`,
+ * the test pattern when there is no camera or it cannot be opened. Then
+ * makes the "no signal" frame at the stream's size and, with
+ * `--on-demand`, stops until the first viewer comes.
  */
-const LISTEN_BACKLOG = 4096;
-
-function listen(
-  host: string,
-  port: number,
-  tls: ServerOptions["tls"],
-): Deno.Listener {
-  const options = { hostname: host, port, tcpBacklog: LISTEN_BACKLOG };
-  try {
-    if (tls) return Deno.listenTls({ ...options, ...tls });
-    return Deno.listen(options);
-  } catch (error) {
-    throw listenError(error, host, port, "--port", tls !== undefined);
+async function startCapture(
+  settings: ServerSettings,
+  broadcaster: Broadcaster,
+  relays: number[],
+): Promise<StartedCapture> {
+  const { log } = settings;
+  const source = await chooseSource(settings);
+  // A camera that fails to open under `auto` gives way to the test pattern.
+  const candidates = source.explicit || source.kind === "test"
+    ? [source]
+    : [source, TEST_PATTERN];
+  const noSignal: { frame?: Uint8Array | undefined } = {};
+  let started: StartedCapture | undefined;
+  for (const candidate of candidates) {
+    log(`camwire: opening ${describeSource(candidate)}`);
+    const supervisor = new CaptureSupervisor({
+      ffmpeg: settings.ffmpeg,
+      args: captureArgs({
+        ...candidate,
+        width: settings.width,
+        fps: settings.fps,
+        quality: settings.quality,
+        os: Deno.build.os,
+        loop: !settings.exitOnSourceEnd,
+        relays: relays.map((port) => `${relayAddress(port)}?pkt_size=1316`),
+      }),
+      stdin: candidate.kind === "stdin" ? "inherit" : "null",
+      stallTimeoutMs: settings.stallTimeoutMs,
+      exitOnSourceEnd: settings.exitOnSourceEnd,
+      onFrame: (jpeg) => broadcaster.deliver(jpeg),
+      onNoSignal: () => noSignal.frame && broadcaster.deliver(noSignal.frame),
+      log,
+    });
+    try {
+      await supervisor.start(describeSource(candidate));
+      started = { supervisor, source: candidate };
+      break;
+    } catch (error) {
+      if (
+        !(error instanceof SourceOpenError) || candidate === candidates.at(-1)
+      ) {
+        throw error;
+      }
+      log(`camwire: ${error.message}; streaming the test pattern instead`);
+    }
   }
+  const { supervisor } = started!;
+  noSignal.frame = await placeholderFor(broadcaster, settings);
+  if (settings.onDemand) {
+    // The source opened: now wait for a viewer before capturing.
+    await supervisor.pause();
+    broadcaster.clear();
+  }
+  return started!;
 }
 
-function listenError(
-  error: unknown,
-  host: string,
-  port: number,
-  flag = "--port",
-  tls = false,
-): Error {
-  const where = `Cannot listen on ${host}:${port}`;
-  if (error instanceof Deno.errors.AddrInUse) {
-    return new CamwireError(
-      `${where}: the port is in use (stop the other program or pick another ${flag})`,
+/** What `--source auto` falls back to. */
+const TEST_PATTERN: Source = { kind: "test", input: "", explicit: false };
+
+/** `--source` and `--device` decided: what ffmpeg is to open. */
+async function chooseSource(settings: ServerSettings): Promise<Source> {
+  const source = resolveSource(settings.source, settings.device, Deno.build.os);
+  if (source.kind === "test" && !source.explicit) {
+    settings.log(
+      `camwire: no camera at ${settings.device}; streaming the test pattern instead`,
     );
   }
-  if (error instanceof Deno.errors.AddrNotAvailable) {
-    return new CamwireError(
-      `${where}: no network interface has that address (check --host)`,
+  if (source.kind === "camera" && source.input === "video=auto") {
+    return { ...source, input: await firstDshowDevice(settings.ffmpeg) };
+  }
+  return source;
+}
+
+/** The "no signal" frame, at the size of the frames the capture sends. */
+async function placeholderFor(
+  broadcaster: Broadcaster,
+  settings: ServerSettings,
+): Promise<Uint8Array | undefined> {
+  const size = jpegSize(broadcaster.current!.jpeg);
+  const frame = await makePlaceholder(
+    settings.ffmpeg,
+    size?.width ?? settings.width,
+    size?.height ?? Math.round(settings.width * 3 / 4),
+    settings.quality,
+  );
+  if (frame === undefined) {
+    settings.log(
+      'camwire: cannot make the "no signal" frame: viewers will see the last frame while the capture restarts',
     );
   }
-  if (error instanceof Deno.errors.PermissionDenied) {
-    return new CamwireError(
-      `${where}: permission denied (ports below 1024 need privileges)`,
-    );
-  }
-  if (
-    tls &&
-    (error instanceof Deno.errors.InvalidData || error instanceof TypeError)
-  ) {
-    return new CamwireError(
-      `${where}: bad TLS certificate or key: ${message(error)}`,
-    );
-  }
-  return error instanceof Error ? error : new Error(String(error));
+  return frame;
 }
 
 /** Whether a bind address keeps the server to this machine. */
@@ -515,19 +437,8 @@ export function parseServerFlags(
 }
 
 async function main(): Promise<void> {
-  let flags: Flags | "help";
-  try {
-    flags = parseServerFlags(Deno.args, {
-      CAMWIRE_TOKEN: Deno.env.get("CAMWIRE_TOKEN"),
-    });
-  } catch (error) {
-    console.error(`camwire: ${message(error)} (see --help)`);
-    Deno.exit(2);
-  }
-  if (flags === "help") {
-    printUsage();
-    return;
-  }
+  const flags = readCommandLine(parseServerFlags, printUsage);
+  if (flags === undefined) return;
   // Listen for signals before anything starts, so that no signal can end
   // the process while ffmpeg runs without us stopping it.
   let server: CamwireServer | undefined;

@@ -207,7 +207,16 @@ export function parseDshowVideoDevices(stderr: string): string[] {
   return names;
 }
 
-export function describeSource(kind: SourceKind, input: string): string {
+/**
+ * Names a source for log lines and `/stats`.
+ *
+ * @param source Its kind and device, path or URL.
+ * @returns e.g. `camera /dev/video0`, `test pattern (testsrc2)`.
+ */
+export function describeSource(
+  source: { kind: SourceKind; input: string },
+): string {
+  const { kind, input } = source;
   switch (kind) {
     case "camera":
       return `camera ${input}`;

@@ -9,27 +9,47 @@
 
 import { HEADER_SIZE, stampFrame } from "../framing.ts";
 import { message } from "../common/cli.ts";
-import {
-  type DeliveryTotals,
-  LatestFrameSender,
-  wallClockMs,
-} from "../common/latest.ts";
+import { seconds, wallClockMs } from "../common/time.ts";
+import { type DeliveryTotals, LatestFrameSender } from "../common/latest.ts";
 import type { DirectSender } from "./sockets.ts";
-import type { HubFrame } from "./http.ts";
-
-/**
- * Default bound on the bytes queued unsent per viewer: a couple of frames.
- * A slow viewer then gets fresh frames (measured: bench/slow_viewer.ts).
- */
-export const DEFAULT_SEND_QUEUE = 16 * 1024;
+import { closeQuietly, peerName } from "./net.ts";
 
 /** Bytes a viewer may send before it is dropped: viewers only listen. */
 export const MAX_VIEWER_INPUT = 1024;
 /** Time a viewer has to send its token line. */
 export const TOKEN_TIMEOUT_MS = 5000;
 
+/** A viewer turned away; its message is the reason, for the log. */
+export class Refusal extends Error {
+  /** @param reason Why, e.g. `wrong token`. */
+  constructor(reason: string) {
+    super(reason);
+    this.name = "Refusal";
+  }
+}
+
+/**
+ * Checks a viewer's first line against the token: `camwire <token>`.
+ *
+ * @param input What the viewer sends.
+ * @param token The server's token.
+ * @throws {Refusal} When no line comes in time or the token is wrong.
+ */
+export async function checkToken(
+  input: ViewerInput,
+  token: string,
+): Promise<void> {
+  const line = await input.readLine(TOKEN_TIMEOUT_MS).catch(() => {
+    throw new Refusal(`no token within ${TOKEN_TIMEOUT_MS / 1000} s`);
+  });
+  const [word, ...rest] = line.split(" ");
+  if (word !== "camwire" || !constantTimeEqual(rest.join(" "), token)) {
+    throw new Refusal("wrong token");
+  }
+}
+
 /** A connected viewer (TCP or TLS). */
-export class Viewer {
+export class Viewer implements Stallable {
   readonly conn: Deno.Conn;
   readonly name: string;
   readonly sender: LatestFrameSender;
@@ -37,20 +57,36 @@ export class Viewer {
   #direct: DirectSender | null = null;
   #fd = -1;
   #withdraw = () => {};
+  #onGone: (viewer: Viewer, reason: string) => void;
 
+  /**
+   * @param conn The viewer's connection.
+   * @param onGone Called when a send fails or the viewer is dropped.
+   * @param totals Delivery counters shared by every viewer.
+   */
   constructor(
     conn: Deno.Conn,
-    onGone: (viewer: Viewer) => void,
+    onGone: (viewer: Viewer, reason: string) => void,
     totals: DeliveryTotals,
   ) {
     this.conn = conn;
-    const addr = conn.remoteAddr as Deno.NetAddr;
-    this.name = `${addr.hostname}:${addr.port}`;
+    this.name = peerName(conn.remoteAddr);
+    this.#onGone = onGone;
     this.sender = new LatestFrameSender(
       (bytes) => conn.write(bytes),
-      () => onGone(this),
+      () => onGone(this, "connection lost"),
       totals,
     );
+  }
+
+  /** When the send in progress began, or 0 when idle. */
+  get busySince(): number {
+    return this.sender.busySince;
+  }
+
+  /** Ends this viewer for `reason` (see {@linkcode dropStalled}). */
+  drop(reason: string): void {
+    this.#onGone(this, reason);
   }
 
   /**
@@ -66,6 +102,7 @@ export class Viewer {
     });
   }
 
+  /** Stops sending and closes the connection. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -73,12 +110,21 @@ export class Viewer {
     this.sender.direct = null;
     this.#withdraw();
     if (this.#fd !== -1) this.#direct?.release(this.#fd);
-    try {
-      this.conn.close(); // also cancels a write stuck on a stalled peer
-    } catch {
-      // Already closed by the peer's reset.
-    }
+    closeQuietly(this.conn); // also cancels a write stuck on a stalled peer
   }
+}
+
+/** One delivered frame, as the HTTP side sees it. */
+export interface HubFrame {
+  /** Increases by one per delivered frame. */
+  seq: number;
+  /** The JPEG (capture stamp included). */
+  jpeg: Uint8Array<ArrayBuffer>;
+}
+
+/** Something that shows bare JPEGs, newest first (the preview window). */
+export interface JpegSink {
+  show(jpeg: Uint8Array): void;
 }
 
 /**
@@ -90,7 +136,7 @@ export class Broadcaster {
   readonly viewers = new Set<Viewer>();
   /** Synchronous sends to TCP viewers, where the OS allows. */
   direct: DirectSender | null = null;
-  readonly jpegSinks = new Set<LatestFrameSender>();
+  readonly jpegSinks = new Set<JpegSink>();
   readonly totals: DeliveryTotals = { sent: 0, skipped: 0, bytes: 0 };
   /** The newest wire frame (header + stamped JPEG). */
   latest: Uint8Array | null = null;
@@ -99,7 +145,8 @@ export class Broadcaster {
   framesIn = 0;
   #waiters: ((frame: HubFrame) => void)[] = [];
 
-  publish(jpeg: Uint8Array): void {
+  /** Stamps a captured JPEG and delivers it to every viewer and sink. */
+  deliver(jpeg: Uint8Array): void {
     const frame = stampFrame(jpeg, wallClockMs());
     const bare = frame.subarray(HEADER_SIZE);
     this.latest = frame;
@@ -107,7 +154,7 @@ export class Broadcaster {
     this.current = { seq: this.framesIn, jpeg: bare };
     if (this.direct?.pending) this.direct.scan();
     for (const viewer of this.viewers) viewer.sender.offer(frame);
-    for (const sink of this.jpegSinks) sink.offer(bare);
+    for (const sink of this.jpegSinks) sink.show(bare);
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake(this.current);
@@ -141,14 +188,6 @@ export function constantTimeEqual(a: string, b: string): boolean {
   return diff === 0;
 }
 
-export function closeQuietly(resource: { close(): void }): void {
-  try {
-    resource.close();
-  } catch {
-    // Already closed.
-  }
-}
-
 /**
  * Reads what a viewer sends: its token line, if one is required, and then
  * nothing. A viewer that keeps sending is dropped, so it cannot make the
@@ -166,10 +205,11 @@ export class ViewerInput {
   /**
    * Reads one `\n`-terminated line within `timeoutMs`.
    *
-   * @returns The line without its end, or `null` on timeout, EOF or a line
-   * longer than the input limit.
+   * @returns The line without its end.
+   * @throws {Deno.errors.UnexpectedEof} On timeout (the connection is closed),
+   * EOF, or a line longer than the input limit.
    */
-  async readLine(timeoutMs: number): Promise<string | null> {
+  async readLine(timeoutMs: number): Promise<string> {
     const timer = setTimeout(() => closeQuietly(this.#conn), timeoutMs);
     try {
       while (true) {
@@ -180,16 +220,17 @@ export class ViewerInput {
           this.#have -= end + 1;
           return line.replace(/\r$/, "");
         }
-        if (this.#have === this.#buf.length) return null;
+        if (this.#have === this.#buf.length) break;
         const n = await this.#conn.read(this.#buf.subarray(this.#have));
-        if (n === null) return null;
+        if (n === null) break;
         this.#have += n;
       }
     } catch {
-      return null; // closed by the timer, or reset
+      // Closed by the timer, or reset.
     } finally {
       clearTimeout(timer);
     }
+    throw new Deno.errors.UnexpectedEof("no whole line in time");
   }
 
   /**
@@ -212,6 +253,35 @@ export class ViewerInput {
           error instanceof Deno.errors.BadResource
         ? "closed"
         : message(error);
+    }
+  }
+}
+
+/** A viewer whose sends can stall: TCP viewers and HTTP stream viewers. */
+export interface Stallable {
+  /** `performance.now()` when the send in progress began, or 0 when idle. */
+  readonly busySince: number;
+  /** Ends the viewer: no more frames, its connection closed. */
+  drop(reason: string): void;
+}
+
+/**
+ * Drops every viewer whose current send has made no progress for longer
+ * than `limitMs` (`--client-timeout`): one rule for every kind of viewer.
+ *
+ * @param viewers The viewers to check.
+ * @param limitMs How long a send may take.
+ * @param now The time to measure against.
+ */
+export function dropStalled(
+  viewers: Iterable<Stallable>,
+  limitMs: number,
+  now: number = performance.now(),
+): void {
+  for (const viewer of [...viewers]) {
+    const since = viewer.busySince;
+    if (since !== 0 && now - since > limitMs) {
+      viewer.drop(`dropped: a frame took over ${seconds(limitMs)} to send`);
     }
   }
 }

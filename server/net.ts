@@ -1,0 +1,142 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * The server's sockets as Deno sees them: listening (with a backlog for
+ * bursts and a bounded send queue), the words for a listen failure, a
+ * connection's name in log lines, and closing what may be closed already.
+ *
+ * @module
+ */
+
+import { CamwireError, message } from "../common/cli.ts";
+import { limitSendQueue } from "./sockets.ts";
+
+/**
+ * Deno's default listen backlog (511) silently drops connects when a
+ * classroom of viewers arrives at once; the kernel caps this at somaxconn.
+ */
+const LISTEN_BACKLOG = 4096;
+
+/** What a listener is told to be: its address, and TLS when given. */
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  /** PEM certificate and key: serve over TLS. */
+  tls?: { cert: string; key: string } | undefined;
+  /** The flag that chose the port, for the message when it is taken. */
+  flag: string;
+}
+
+/**
+ * Listens for TCP (or TLS) connections.
+ *
+ * @param options Where, with TLS or not, and the flag to blame.
+ * @returns The listener.
+ * @throws {CamwireError} When the port is taken, the address is not this
+ * machine's, the port needs privileges or the certificate is bad.
+ */
+export function listen(options: ListenOptions): Deno.Listener {
+  const { hostname, port, tls } = options;
+  const bind = { hostname, port, tcpBacklog: LISTEN_BACKLOG };
+  try {
+    if (tls) return Deno.listenTls({ ...bind, ...tls });
+    return Deno.listen(bind);
+  } catch (error) {
+    throw listenError(error, options);
+  }
+}
+
+/**
+ * Turns a failure to listen into camwire's words.
+ *
+ * @param error What Deno threw.
+ * @param options What was asked for.
+ * @returns A {@linkcode CamwireError} for the failures a user can mend.
+ */
+export function listenError(error: unknown, options: ListenOptions): Error {
+  const where = `Cannot listen on ${options.hostname}:${options.port}`;
+  if (error instanceof Deno.errors.AddrInUse) {
+    return new CamwireError(
+      `${where}: the port is in use (stop the other program or pick another ${options.flag})`,
+    );
+  }
+  if (error instanceof Deno.errors.AddrNotAvailable) {
+    return new CamwireError(
+      `${where}: no network interface has that address (check --host)`,
+    );
+  }
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new CamwireError(
+      `${where}: permission denied (ports below 1024 need privileges)`,
+    );
+  }
+  if (
+    options.tls !== undefined &&
+    (error instanceof Deno.errors.InvalidData || error instanceof TypeError)
+  ) {
+    return new CamwireError(
+      `${where}: bad TLS certificate or key: ${message(error)}`,
+    );
+  }
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * {@linkcode limitSendQueue} for a listening port, or a line saying why it
+ * could not be: the server works without it, slow viewers then lag.
+ *
+ * @param port The listening port.
+ * @param bytes Most unsent bytes per connection; 0 for no bound.
+ * @param log Where the warning goes.
+ */
+export function boundSendQueue(
+  port: number,
+  bytes: number,
+  log: (line: string) => void,
+): void {
+  if (bytes <= 0) return;
+  try {
+    limitSendQueue(port, bytes);
+  } catch (error) {
+    log(
+      `camwire: cannot bound the send queue of port ${port} (${
+        message(error)
+      }): slow viewers may see frames seconds late`,
+    );
+  }
+}
+
+/**
+ * A connection's far end for log lines.
+ *
+ * @param addr `conn.remoteAddr`.
+ * @returns `host:port`, an IPv6 host in brackets.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const v6: Deno.NetAddr = { transport: "tcp", hostname: "::1", port: 9 };
+ * assert.equal(peerName(v6), "[::1]:9");
+ * ```
+ */
+export function peerName(addr: Deno.Addr): string {
+  if (addr.transport !== "tcp" && addr.transport !== "udp") {
+    return addr.transport;
+  }
+  const host = addr.hostname.includes(":")
+    ? `[${addr.hostname}]`
+    : addr.hostname;
+  return `${host}:${addr.port}`;
+}
+
+/**
+ * Closes a connection or listener that may be closed already.
+ *
+ * @param resource What to close.
+ */
+export function closeQuietly(resource: { close(): void }): void {
+  try {
+    resource.close();
+  } catch {
+    // Already closed.
+  }
+}
