@@ -291,6 +291,11 @@ OPTIONS:
   --preview               Also show the frames being sent in an ffplay window
   --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
                           browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
+  --allow-origin <ORIGIN> Let pages from ORIGIN embed the HTTP stream, snapshot and
+                          stats (CORS; default none)
+  --pickle-port <PORT>    Also serve raw BGR frames pickled as numpy arrays, the
+                          Python tutorial's wire (default off; the JPEG port sends
+                          28x fewer bytes; unpickle only from a server you trust)
 
 SCALE OUT AND ON DEMAND:
   --publish <URL>         Also send the capture as H.264 to a media server: rtmp://,
@@ -313,6 +318,8 @@ FAULTS:
 ACCESS:
   --token <SECRET>        Viewers must first send "camwire <SECRET>\\n" (default none:
                           anyone who reaches the port can watch); or CAMWIRE_TOKEN
+  --user <NAME>           With --token: the user name HTTP Basic auth must give, the
+                          token being its password (default any name)
   --cert <FILE>           PEM certificate: serve over TLS (with --key) (default off)
   --key <FILE>            PEM private key of --cert
   -h, --help              Show this help
@@ -331,6 +338,9 @@ interface Flags {
   quality: number;
   preview: boolean;
   httpPort: number | undefined;
+  allowOrigin: string | undefined;
+  picklePort: number | undefined;
+  user: string | undefined;
   publish: string[];
   onDemand: boolean;
   idleStopMs: number;
@@ -366,6 +376,9 @@ export function parseServerFlags(
     quality: { type: "string", default: "5" },
     preview: { type: "boolean", default: false },
     "http-port": { type: "string" },
+    "allow-origin": { type: "string" },
+    "pickle-port": { type: "string" },
+    user: { type: "string" },
     publish: { type: "string", multiple: true, default: [] },
     "on-demand": { type: "boolean", default: false },
     "idle-stop": { type: "string", default: "5" },
@@ -384,7 +397,16 @@ export function parseServerFlags(
   if (width % 2 !== 0) {
     throw new UsageError(`Invalid value for --width: "${width}" is not even`);
   }
-  for (const name of ["host", "source", "cert", "key"] as const) {
+  for (
+    const name of [
+      "host",
+      "source",
+      "cert",
+      "key",
+      "allow-origin",
+      "user",
+    ] as const
+  ) {
     if (values[name]?.trim() === "") {
       throw new UsageError(`Invalid value for --${name}: it is empty`);
     }
@@ -404,6 +426,12 @@ export function parseServerFlags(
   if ((values.cert === undefined) !== (values.key === undefined)) {
     throw new UsageError("--cert and --key go together: give both or neither");
   }
+  const token = tokenFlag(values.token, env.CAMWIRE_TOKEN);
+  if (values.user !== undefined && token === undefined) {
+    throw new UsageError(
+      "--user goes with --token (the token is its password)",
+    );
+  }
   return {
     host: values.host,
     port: intFlag("port", values.port, [0, 65535]),
@@ -416,6 +444,11 @@ export function parseServerFlags(
     httpPort: values["http-port"] === undefined
       ? undefined
       : intFlag("http-port", values["http-port"], [0, 65535]),
+    allowOrigin: values["allow-origin"],
+    picklePort: values["pickle-port"] === undefined
+      ? undefined
+      : intFlag("pickle-port", values["pickle-port"], [0, 65535]),
+    user: values.user,
     publish: values.publish,
     onDemand: values["on-demand"],
     idleStopMs: secondsFlag("idle-stop", values["idle-stop"], [0, 86400]),
@@ -430,7 +463,7 @@ export function parseServerFlags(
     ]),
     maxClients: intFlag("max-clients", values["max-clients"], [1, 1_000_000]),
     sendQueue: intFlag("send-queue", values["send-queue"], [0, 1 << 30]),
-    token: tokenFlag(values.token, env.CAMWIRE_TOKEN),
+    token,
     cert: values.cert,
     key: values.key,
   };

@@ -71,6 +71,19 @@ export interface ServerOptions {
   idleStopMs?: number;
   /** Also serve HTTP (page, MJPEG, snapshot, stats) on this port. @default {undefined} */
   httpPort?: number | undefined;
+  /**
+   * With `token`: the user name HTTP Basic auth must give (its password is
+   * the token); any name when unset. @default {undefined}
+   */
+  user?: string | undefined;
+  /** `Access-Control-Allow-Origin` of the stream, snapshot and stats. @default {undefined} */
+  allowOrigin?: string | undefined;
+  /**
+   * Also serve raw BGR frames, pickled as numpy arrays behind a u64 length,
+   * on this port: the wire of the Python tutorial camwire grew from.
+   * @default {undefined}
+   */
+  picklePort?: number | undefined;
   /** PEM certificate and key: serve over TLS. @default {undefined} */
   tls?: { cert: string; key: string } | undefined;
   /** The ffmpeg program. @default {"ffmpeg"} */
@@ -119,6 +132,9 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     onDemand: false,
     idleStopMs: 5000,
     httpPort: undefined,
+    user: undefined,
+    allowOrigin: undefined,
+    picklePort: undefined,
     tls: undefined,
     ffmpeg: "ffmpeg",
     ffplay: "ffplay",
