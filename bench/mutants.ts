@@ -1,0 +1,311 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * Mutation check of the test suite: each mutation breaks one promised
+ * behaviour with a small source edit, and names the test file that must
+ * then fail. They are applied one at a time to a scratch copy of the
+ * tracked tree (the working tree is never touched), and the report says
+ * which were caught and which survived. A test that hangs instead of
+ * failing is reported as such: every wait in a test must have a deadline.
+ *
+ * Not part of CI (it runs test files once per mutation: minutes).
+ *
+ * ```sh
+ * deno task mutants                      # every mutation
+ * deno task mutants --only backoff       # those whose name has "backoff"
+ * deno task mutants --list               # names and test files only
+ * ```
+ *
+ * Grow the list with each new promise: a mutation whose `from` text is no
+ * longer in its file is reported as "stale" so that it is mended, not lost.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+
+/** One broken behaviour and the tests that must notice. */
+export interface Mutation {
+  /** What is broken, in a few words. */
+  name: string;
+  /** The file to edit, from the repository root. */
+  file: string;
+  /** Text that stands exactly once in the file. */
+  from: string;
+  /** What it becomes. */
+  to: string;
+  /** Test files that must fail, from the root. */
+  tests: string[];
+  /** Only the tests whose name matches (deno test --filter). */
+  filter?: string;
+}
+
+/** The mutations, one per promise of the README. */
+export const MUTATIONS: Mutation[] = [
+  {
+    name: "backoff: restart delay fixed at 0.5 s",
+    file: "common/backoff.ts",
+    from: "this.#next = Math.min(delay * 2, MAX_BACKOFF_MS);",
+    to: "this.#next = delay;",
+    tests: ["server/capture_test.ts"],
+  },
+  {
+    name: "backoff: no 5 s cap",
+    file: "common/backoff.ts",
+    from: "this.#next = Math.min(delay * 2, MAX_BACKOFF_MS);",
+    to: "this.#next = delay * 2;",
+    tests: ["server/capture_test.ts"],
+  },
+  {
+    name: "backoff: no reset after a healthy minute",
+    file: "common/backoff.ts",
+    from: "if (ms >= HEALTHY_MS) this.reset();",
+    to: "",
+    tests: ["server/capture_test.ts"],
+  },
+  {
+    name: "capture: the last live frame instead of the no-signal picture",
+    file: "server.ts",
+    from:
+      "onNoSignal: () => noSignal.frame && broadcaster.deliver(noSignal.frame),",
+    to:
+      "onNoSignal: () => broadcaster.current && broadcaster.deliver(broadcaster.current.jpeg.slice()),",
+    tests: ["faults_test.ts"],
+    filter: "placeholder",
+  },
+  {
+    name: "capture: no placeholder at all",
+    file: "server.ts",
+    from:
+      "onNoSignal: () => noSignal.frame && broadcaster.deliver(noSignal.frame),",
+    to: "onNoSignal: () => {},",
+    tests: ["faults_test.ts"],
+    filter: "placeholder",
+  },
+  {
+    name: "window: every frame written to ffplay (queueing)",
+    file: "common/ffplay.ts",
+    from: "this.#sender.offer(jpeg);",
+    to: "this.#writer.write(jpeg).catch(() => {});",
+    tests: ["common/ffplay_test.ts"],
+  },
+  {
+    name: "window: an option the real ffplay rejects",
+    file: "common/ffplay.ts",
+    from: '...words("-use_wallclock_as_timestamps 1 -window_title"),',
+    to:
+      '...words("-no_such_option 1 -use_wallclock_as_timestamps 1 -window_title"),',
+    tests: ["common/ffplay_test.ts"],
+  },
+  {
+    name: "window: no check for a display",
+    file: "common/ffplay.ts",
+    from: "if (!hasDisplay(env, Deno.build.os)) throw new NoDisplayError();",
+    to: "",
+    tests: ["common/ffplay_test.ts"],
+  },
+  {
+    name: "window: SDL may fall back to a driver that shows nothing",
+    file: "common/ffplay.ts",
+    from: "SDL_VIDEODRIVER: env.SDL_VIDEODRIVER ?? SDL_VIDEO_DRIVERS,",
+    to: "",
+    tests: ["common/ffplay_test.ts"],
+  },
+  {
+    name: "client --stats: dropped always 0",
+    file: "client.ts",
+    from: "} kbit/s, ${droppedTotal - this.#dropped} dropped, ${latency}`;",
+    to: "} kbit/s, 0 dropped, ${latency}`;",
+    tests: ["client_test.ts"],
+  },
+  {
+    name: "client --reconnect: no doubling",
+    file: "client.ts",
+    from: "const delay = backoff.next();",
+    to: "const delay = (backoff.next(), 500);",
+    tests: ["client_test.ts", "faults_test.ts"],
+    filter: "reconnect",
+  },
+  {
+    name: "send queue: TCP_NOTSENT_LOWAT never set",
+    file: "server/sockets.ts",
+    from: "export function limitSendQueue(port: number, bytes: number): void {",
+    to:
+      "export function limitSendQueue(port: number, bytes: number): void {\n  if (port > 0) return;",
+    tests: ["server/sockets_test.ts"],
+  },
+  {
+    name: "framing: RST4-RST7 inside entropy data taken for markers",
+    file: "framing.ts",
+    from: "if (code === 0x00 || (code >= 0xd0 && code <= 0xd7)) {",
+    to: "if (code === 0x00 || (code >= 0xd0 && code <= 0xd3)) {",
+    tests: ["framing_test.ts"],
+  },
+  {
+    name: "token: any token accepted",
+    file: "server/viewers.ts",
+    from:
+      'if (word !== "camwire" || !constantTimeEqual(rest.join(" "), token)) {',
+    to: "if (word !== word) {",
+    tests: ["faults_test.ts"],
+    filter: "token",
+  },
+  {
+    name: "http: any token accepted",
+    file: "server/http.ts",
+    from: "return options.tokenEquals(given, options.token!);",
+    to: "return given === given;",
+    tests: ["server/http_test.ts"],
+  },
+  {
+    name: "viewers: stalled viewers never dropped",
+    file: "server/viewers.ts",
+    from: "if (since !== 0 && now - since > limitMs) {",
+    to: "if (since !== 0 && now - since > limitMs * 1000) {",
+    tests: ["faults_test.ts", "server/http_test.ts"],
+    filter: "stall|never read",
+  },
+  {
+    name: "viewers: --max-clients ignored",
+    file: "server/server.ts",
+    from: "if (this.#connections >= max) {",
+    to: "if (this.#connections >= max * 1000) {",
+    tests: ["faults_test.ts"],
+    filter: "max-clients",
+  },
+  {
+    name: "latest: a slow peer gets every frame queued",
+    file: "common/latest.ts",
+    from: "      this.#pending = frame;\n      return;",
+    to: "      this.#pending ??= frame;\n      return;",
+    tests: ["common/latest_test.ts"],
+  },
+  {
+    name: "on-demand: the capture never stops",
+    file: "server/on_demand.ts",
+    from: "await supervisor.pause();",
+    to: "await Promise.resolve();",
+    tests: ["scaleout_test.ts"],
+    filter: "demand",
+  },
+];
+
+/** How one mutation fared. */
+type Verdict = "caught" | "survived" | "hung" | "stale";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+/** A test file that runs longer than this is taken as hanging. */
+const TEST_TIMEOUT_MS = 240_000;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      only: { type: "string" },
+      list: { type: "boolean", default: false },
+    },
+  });
+  const chosen = MUTATIONS.filter((m) =>
+    values.only === undefined || m.name.includes(values.only)
+  );
+  if (values.list) {
+    for (const m of chosen) console.log(`${m.name}  [${m.tests.join(" ")}]`);
+    return;
+  }
+  const scratch = await scratchCopy();
+  const verdicts: [Mutation, Verdict, number][] = [];
+  try {
+    for (const mutation of chosen) {
+      const started = performance.now();
+      const verdict = await judge(scratch, mutation);
+      const seconds = (performance.now() - started) / 1000;
+      verdicts.push([mutation, verdict, seconds]);
+      console.log(
+        `${verdict.padEnd(8)} ${mutation.name} (${seconds.toFixed(0)} s)`,
+      );
+    }
+  } finally {
+    await Deno.remove(scratch, { recursive: true });
+  }
+  const caught = verdicts.filter(([, v]) => v === "caught").length;
+  console.log(`\n${caught} of ${verdicts.length} mutations caught`);
+  if (caught < verdicts.length) Deno.exitCode = 1;
+}
+
+/** A copy of the files git tracks (and untracked, unignored ones). */
+async function scratchCopy(): Promise<string> {
+  const { stdout } = await new Deno.Command("git", {
+    args: ["ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+    cwd: ROOT,
+    stdout: "piped",
+  }).output();
+  const dir = await Deno.makeTempDir({ prefix: "camwire-mutants-" });
+  for (const file of new TextDecoder().decode(stdout).split("\0")) {
+    if (file === "") continue;
+    const target = `${dir}/${file}`;
+    await Deno.mkdir(target.slice(0, target.lastIndexOf("/")), {
+      recursive: true,
+    });
+    try {
+      await Deno.copyFile(`${ROOT}${file}`, target);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error; // deleted
+    }
+  }
+  return dir;
+}
+
+/** Applies one mutation, runs its tests, and puts the file back. */
+async function judge(scratch: string, mutation: Mutation): Promise<Verdict> {
+  const path = `${scratch}/${mutation.file}`;
+  const original = await Deno.readTextFile(path);
+  if (original.split(mutation.from).length !== 2) return "stale";
+  await Deno.writeTextFile(path, original.replace(mutation.from, mutation.to));
+  try {
+    const filter = mutation.filter === undefined
+      ? []
+      : ["--filter", `/${mutation.filter}/`];
+    // Its own session, so that a hung run is ended with every server,
+    // ffmpeg and client it started.
+    const child = new Deno.Command("setsid", {
+      args: [
+        Deno.execPath(),
+        "test",
+        "-A",
+        "--no-check",
+        "--sanitize-ops",
+        "--sanitize-resources",
+        ...filter,
+        ...mutation.tests,
+      ],
+      cwd: scratch,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    let hung = false;
+    const timer = setTimeout(() => {
+      hung = true;
+      killGroup(child.pid);
+    }, TEST_TIMEOUT_MS);
+    const status = await child.status;
+    clearTimeout(timer);
+    killGroup(child.pid); // whatever a failed run left behind
+    if (hung) return "hung";
+    return status.success ? "survived" : "caught";
+  } finally {
+    await Deno.writeTextFile(path, original);
+  }
+}
+
+/** Kills a process group; it may be gone already. */
+function killGroup(pid: number): void {
+  new Deno.Command("kill", {
+    args: ["-KILL", "--", `-${pid}`],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+}
+
+if (import.meta.main) {
+  await main();
+}
