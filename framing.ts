@@ -117,6 +117,18 @@ export interface FrameLimitOptions {
   maxFrameSize?: number;
 }
 
+/** Options of {@linkcode Deframer}. */
+export interface DeframerOptions extends FrameLimitOptions {
+  /**
+   * Accept any payload, not only JPEGs: the same u64 length framing
+   * carries the Python tutorial's pickled frames (`--pickle-port`), which
+   * have no markers to check.
+   *
+   * @default {false}
+   */
+  anyPayload?: boolean;
+}
+
 function maxFrameSizeOf(options: FrameLimitOptions): number {
   const max = options.maxFrameSize ?? DEFAULT_MAX_FRAME_SIZE;
   if (!Number.isSafeInteger(max) || max < 4) {
@@ -165,9 +177,18 @@ export function concatBytes(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
  * assert.deepEqual(deframer.push(wire.subarray(5)), [jpeg]);
  * deframer.finish();
  * ```
+ *
+ * @example Any payload, for the pickle wire
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const pickle = new Uint8Array([0x80, 3, 0x4e, 0x2e]); // None
+ * const deframer = new Deframer({ anyPayload: true });
+ * assert.deepEqual(deframer.push(encodeFrame(pickle)), [pickle]);
+ * ```
  */
 export class Deframer {
   #max: number;
+  #anyPayload: boolean;
   #header = new Uint8Array(HEADER_SIZE);
   #headerFill = 0;
   /** Payload length being collected; 0 while reading a header. */
@@ -175,9 +196,10 @@ export class Deframer {
   #parts: Uint8Array[] = [];
   #have = 0;
 
-  /** @param options Frame size limit. */
-  constructor(options: FrameLimitOptions = {}) {
+  /** @param options Frame size limit; JPEG payloads only, or any. */
+  constructor(options: DeframerOptions = {}) {
     this.#max = maxFrameSizeOf(options);
+    this.#anyPayload = options.anyPayload ?? false;
   }
 
   /** Bytes held for a frame not yet complete. */
@@ -223,7 +245,9 @@ export class Deframer {
       }
       this.#parts.push(piece);
       this.#have += take;
-      if (this.#have >= 2 && this.#parts.length <= 2) this.#checkSoi();
+      if (this.#have >= 2 && this.#parts.length <= 2 && !this.#anyPayload) {
+        this.#checkSoi();
+      }
       if (this.#have === this.#length) {
         const payload = concatBytes(this.#parts);
         this.#parts = [];
@@ -271,6 +295,7 @@ export class Deframer {
   #finishPayload(payload: Uint8Array): Uint8Array {
     const n = payload.length;
     this.#length = 0;
+    if (this.#anyPayload) return payload;
     if (n < 4 || payload[0] !== 0xff || payload[1] !== 0xd8) {
       throw notJpeg("SOI", "start");
     }

@@ -376,3 +376,37 @@ function segment(code: number, body: number[]): number[] {
   const length = body.length + 2;
   return [0xff, code, length >> 8, length & 0xff, ...body];
 }
+
+Deno.test("Deframer with anyPayload takes payloads that are not JPEGs, split anywhere, and keeps the length rules", () => {
+  const payloads = [
+    new Uint8Array([0x80, 3, 0x4e, 0x2e]),
+    new Uint8Array(300).fill(7),
+    new Uint8Array([0xff, 0xd8, 0xff, 0xd9]),
+  ];
+  const wire = concatBytes(payloads.map(encodeFrame));
+  for (let split = 0; split <= wire.length; split++) {
+    const deframer = new Deframer({ anyPayload: true });
+    const got = [
+      ...deframer.push(wire.slice(0, split)),
+      ...deframer.push(wire.slice(split)),
+    ];
+    assert.deepEqual(got, payloads, `split at ${split}`);
+    deframer.finish();
+  }
+  const strict = new Deframer();
+  assert.throws(() => strict.push(encodeFrame(payloads[0]!)), FramingError);
+  const small = new Deframer({ anyPayload: true, maxFrameSize: 100 });
+  assert.throws(
+    () => small.push(encodeFrame(payloads[1]!)),
+    (error: unknown) =>
+      error instanceof FramingError && error.code === "too-large",
+  );
+  assert.throws(
+    () => new Deframer({ anyPayload: true }).push(encodeHeader(0)),
+    (error: unknown) =>
+      error instanceof FramingError && error.code === "zero-length",
+  );
+  const cut = new Deframer({ anyPayload: true });
+  cut.push(encodeFrame(payloads[1]!).subarray(0, 20));
+  assert.throws(() => cut.finish(), FramingError);
+});
