@@ -31,6 +31,7 @@ import {
 } from "./common/cli.ts";
 import { Backoff } from "./common/backoff.ts";
 import { FfplayWindow } from "./common/ffplay.ts";
+import { MAX_PICKLE_SIZE, pickleSink } from "./common/pickle_sink.ts";
 import { sleep, wallClockMs } from "./common/time.ts";
 
 /** Where received JPEGs go. */
@@ -71,6 +72,11 @@ export interface ClientOptions {
   onConnected?: () => void;
   /** Called with each JPEG as it arrives, before the sink takes it. */
   onFrame?: ((jpeg: Uint8Array) => void) | undefined;
+  /**
+   * The payloads are pickled numpy pictures (the Python tutorial's wire),
+   * not JPEGs: for a sink from `pickleSink()`. @default {false}
+   */
+  pickle?: boolean;
 }
 
 /** How a client run ended. */
@@ -131,7 +137,9 @@ export async function runClient(
     if (performance.now() - lastProgress > timeoutMs) stopFor("timeout");
   }, Math.min(250, timeoutMs));
 
-  const deframer = new Deframer();
+  const deframer = new Deframer(
+    options.pickle ? { anyPayload: true, maxFrameSize: MAX_PICKLE_SIZE } : {},
+  );
   let frames = 0;
   try {
     if (options.token !== undefined) {
@@ -468,6 +476,9 @@ OPTIONS:
   --ca <FILE>         PEM CA certificate to trust, e.g. a self-signed server's (default
                       the system's CAs)
   --stats             Print fps, kbit/s, dropped frames and latency every second to stderr
+  --pickle            Watch the Python tutorial's wire (pickled numpy frames; a tutorial
+                      server or camwire's --pickle-port): only numpy uint8 pictures are
+                      accepted, anything else is refused and never run (default off)
   -h, --help          Show this help
 
 The window is ffplay's: close it or press q to quit.`);
@@ -484,6 +495,8 @@ interface Flags {
   tls: boolean;
   ca: string | undefined;
   stats: boolean;
+  /** Present, and true, with `--pickle`. */
+  pickle?: true;
 }
 
 /**
@@ -509,6 +522,7 @@ export function parseClientFlags(
     tls: { type: "boolean", default: false },
     ca: { type: "string" },
     stats: { type: "boolean", default: false },
+    pickle: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   });
   if (values.help) return "help";
@@ -533,6 +547,7 @@ export function parseClientFlags(
     tls: values.tls,
     ca: values.ca,
     stats: values.stats,
+    ...(values.pickle ? { pickle: true } : {}),
   };
 }
 
@@ -569,6 +584,7 @@ async function main(): Promise<void> {
       ? { caCerts: flags.ca ? [readPem("--ca", flags.ca)] : [] }
       : undefined;
     sink = await openSink(flags);
+    if (flags.pickle) sink = pickleSink(sink);
     const stats = new ReceiveStats();
     if (flags.stats) {
       const shown = sink;

@@ -1,0 +1,241 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * `--pickle-port`: the wire of the Python tutorial camwire grew from, so
+ * that its unmodified client can watch. Each frame is a u64 length, then a
+ * raw BGR picture pickled as a numpy `uint8` array (28 times the bytes of
+ * the JPEG port's frames). The pictures come from the same shared JPEGs,
+ * decoded by one ffmpeg ({@linkcode BgrDecoder}) that runs only while
+ * such viewers are connected; each picture is pickled once and sent to
+ * every viewer newest-first, as on the JPEG port.
+ *
+ * @module
+ */
+
+import type { DeliveryTotals } from "../common/latest.ts";
+import { message } from "../common/cli.ts";
+import { BgrDecoder } from "./pickle_decoder.ts";
+import { closeQuietly, listen, peerName } from "./net.ts";
+import {
+  checkToken,
+  dropStalled,
+  type JpegSink,
+  Refusal,
+  Viewer,
+  ViewerInput,
+} from "./viewers.ts";
+
+/** What the pickle side needs from the server. */
+export interface PickleHub {
+  /** Where the decoder is plugged in while viewers watch. */
+  readonly jpegSinks: Set<JpegSink>;
+  /** Delivery counters shared with every other viewer. */
+  readonly totals: DeliveryTotals;
+  /**
+   * Asks for a viewer slot under `--max-clients`.
+   *
+   * @returns A release function, or `null` when the server is full.
+   */
+  takeSlot(name: string): (() => void) | null;
+  /** Viewers of every kind, for log lines. */
+  viewerCount(): number;
+  /** Called after a viewer came or went (`--on-demand`). */
+  viewersChanged(): void;
+}
+
+/** Options of {@linkcode PickleSide.listen}. */
+export interface PickleOptions {
+  hostname: string;
+  /** 0 for any free port. */
+  port: number;
+  /** PEM certificate and key: serve over TLS. */
+  tls: { cert: string; key: string } | undefined;
+  /** Viewers send `camwire <token>\n` first, as on the JPEG port. */
+  token: string | undefined;
+  /** Drop a viewer whose frame has not gone out for this long, in ms. */
+  clientTimeoutMs: number;
+  /** The ffmpeg program. */
+  ffmpeg: string;
+  log: (line: string) => void;
+}
+
+/**
+ * The running pickle port.
+ *
+ * @example Serve it beside a broadcaster
+ * ```ts ignore
+ * const side = PickleSide.listen(hub, { hostname: "127.0.0.1", port: 0, ... });
+ * console.log(side.port);
+ * await side.close();
+ * ```
+ */
+export class PickleSide {
+  readonly port: number;
+  #hub: PickleHub;
+  #options: PickleOptions;
+  #listener: Deno.Listener;
+  #viewers = new Set<Viewer>();
+  #pending = new Set<Deno.Conn>();
+  #decoder: BgrDecoder | null = null;
+  /** Closes of decoders whose viewers all left, still under way. */
+  #stopping = new Set<Promise<void>>();
+  /** The newest wire frame, for a viewer that just arrived. */
+  #latest: Uint8Array | null = null;
+  #accepting: Promise<void>;
+  #closing = false;
+
+  private constructor(
+    hub: PickleHub,
+    options: PickleOptions,
+    listener: Deno.Listener,
+  ) {
+    this.#hub = hub;
+    this.#options = options;
+    this.#listener = listener;
+    this.port = (listener.addr as Deno.NetAddr).port;
+    this.#accepting = this.#acceptLoop();
+  }
+
+  /**
+   * Listens and starts accepting viewers.
+   *
+   * @param hub The server's frames, counters and slots.
+   * @param options Address, token, limits.
+   * @returns The running side.
+   * @throws {CamwireError} When the port cannot be had.
+   */
+  static listen(hub: PickleHub, options: PickleOptions): PickleSide {
+    const listener = listen({
+      hostname: options.hostname,
+      port: options.port,
+      tls: options.tls,
+      flag: "--pickle-port",
+    });
+    return new PickleSide(hub, options, listener);
+  }
+
+  /** Connected pickle viewers. */
+  get viewers(): number {
+    return this.#viewers.size;
+  }
+
+  /** The decoder's ffmpeg, while one runs. */
+  get decoderPid(): number | undefined {
+    return this.#decoder?.pid;
+  }
+
+  /** Drops viewers whose frame has not gone out in `clientTimeoutMs`. */
+  dropStalled(now: number = performance.now()): void {
+    dropStalled(this.#viewers, this.#options.clientTimeoutMs, now);
+  }
+
+  async #acceptLoop(): Promise<void> {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await this.#listener.accept();
+      } catch (error) {
+        if (this.#closing || error instanceof Deno.errors.BadResource) return;
+        this.#options.log(`camwire: pickle accept failed: ${message(error)}`);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        continue;
+      }
+      this.#serve(conn).catch((error) => {
+        this.#options.log(`camwire: pickle viewer failed: ${message(error)}`);
+      });
+    }
+  }
+
+  async #serve(conn: Deno.Conn): Promise<void> {
+    const name = `pickle ${peerName(conn.remoteAddr)}`;
+    const release = this.#hub.takeSlot(name);
+    if (release === null) return closeQuietly(conn);
+    try {
+      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+      const input = new ViewerInput(conn);
+      if (this.#options.token !== undefined) {
+        this.#pending.add(conn);
+        try {
+          await checkToken(input, this.#options.token);
+        } catch (error) {
+          closeQuietly(conn);
+          if (!(error instanceof Refusal)) throw error;
+          this.#options.log(
+            `camwire: viewer ${name} refused: ${error.message}`,
+          );
+          return;
+        } finally {
+          this.#pending.delete(conn);
+        }
+      }
+      if (this.#closing) return closeQuietly(conn);
+      const viewer = new Viewer(
+        conn,
+        (v, reason) => this.#remove(v, reason),
+        this.#hub.totals,
+      );
+      this.#add(viewer, name);
+      this.#remove(viewer, await input.watch());
+    } finally {
+      release();
+    }
+  }
+
+  #add(viewer: Viewer, name: string): void {
+    this.#viewers.add(viewer);
+    if (this.#decoder === null) {
+      const decoder = new BgrDecoder({
+        ffmpeg: this.#options.ffmpeg,
+        onFrame: (frame) => this.#deliver(frame),
+        log: this.#options.log,
+      });
+      this.#decoder = decoder;
+      this.#hub.jpegSinks.add(decoder);
+    } else if (this.#latest !== null) {
+      viewer.sender.offer(this.#latest);
+    }
+    this.#hub.viewersChanged();
+    this.#options.log(
+      `camwire: viewer ${name} connected (${this.#hub.viewerCount()} watching)`,
+    );
+  }
+
+  #deliver(frame: Uint8Array): void {
+    this.#latest = frame;
+    for (const viewer of this.#viewers) viewer.sender.offer(frame);
+  }
+
+  #remove(viewer: Viewer, reason: string): void {
+    viewer.close();
+    if (!this.#viewers.delete(viewer)) return;
+    if (this.#viewers.size === 0) this.#stopDecoder();
+    if (this.#closing) return;
+    this.#hub.viewersChanged();
+    this.#options.log(
+      `camwire: viewer pickle ${viewer.name} left: ${reason} ` +
+        `(${this.#hub.viewerCount()} watching)`,
+    );
+  }
+
+  /** Nobody watches: the decoder's ffmpeg ends, and its last picture goes. */
+  #stopDecoder(): void {
+    const decoder = this.#decoder;
+    if (decoder === null) return;
+    this.#decoder = null;
+    this.#latest = null;
+    this.#hub.jpegSinks.delete(decoder);
+    const stopping = decoder.close();
+    this.#stopping.add(stopping);
+    stopping.finally(() => this.#stopping.delete(stopping));
+  }
+
+  /** Stops listening, closes every viewer and ends the decoder. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    closeQuietly(this.#listener);
+    await this.#accepting;
+    for (const conn of this.#pending) closeQuietly(conn);
+    for (const viewer of [...this.#viewers]) this.#remove(viewer, "closed");
+    this.#stopDecoder();
+    await Promise.all(this.#stopping);
+  }
+}
