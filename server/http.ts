@@ -4,15 +4,22 @@
  * frames as the TCP port, for browsers, VLC, ffplay and OpenCV.
  *
  * - `GET /` — a self-contained page: the live picture and live numbers.
- * - `GET /stream.mjpg` — `multipart/x-mixed-replace` MJPEG, newest frame first.
- * - `GET /snapshot.jpg` — the newest frame.
- * - `GET /stats` — JSON numbers.
+ * - `GET /stream.mjpg` — `multipart/x-mixed-replace` MJPEG, newest frame
+ *   first; also `/stream` (ustreamer) and `/?action=stream` (mjpg-streamer).
+ * - `GET /snapshot.jpg` — the newest frame; also `/snapshot` and
+ *   `/?action=snapshot`.
+ * - `GET /stats` — JSON numbers. `GET /metrics` — Prometheus text.
+ *
+ * With a token, each wants it as a Bearer token, `?token=` or the password
+ * of HTTP Basic auth (what Home Assistant and VLC can send).
  *
  * @module
  */
 
 import { deadline } from "../common/time.ts";
+import { type Metrics, METRICS_TYPE, renderMetrics } from "./metrics.ts";
 import { peerName } from "./net.ts";
+import { page } from "./page.ts";
 import { dropStalled, type HubFrame, type Stallable } from "./viewers.ts";
 
 /** Multipart boundary of `/stream.mjpg`. */
@@ -26,6 +33,8 @@ export interface FrameHub {
   next(seq: number): Promise<HubFrame>;
   /** The server's numbers for `/stats`. */
   stats(): object;
+  /** The server's numbers for `/metrics`. */
+  metrics(): Metrics;
   /**
    * Asks for a viewer slot under `--max-clients`.
    *
@@ -48,8 +57,17 @@ export interface HttpOptions {
   hostname: string;
   /** The port to listen on; 0 for any free one. */
   port: number;
-  /** Required as `Authorization: Bearer` or `?token=`, when set. */
+  /**
+   * Required, when set, as `Authorization: Bearer`, `?token=` or the
+   * password of HTTP Basic auth.
+   */
   token: string | undefined;
+  /** With `token`: the user name Basic auth must give; any when unset. */
+  user?: string | undefined;
+  /** `Access-Control-Allow-Origin` of the stream, snapshot and stats. */
+  allowOrigin?: string | undefined;
+  /** The pickle port, for the page's command lines. */
+  picklePort?: number | undefined;
   /** PEM certificate and key: serve https. */
   tls: { cert: string; key: string } | undefined;
   /** Drop a stream viewer that has taken no frame for this long, in ms. */
@@ -111,6 +129,11 @@ function partHeader(jpegLength: number): Uint8Array {
  *   current: null,
  *   next: () => new Promise<never>(() => {}),
  *   stats: () => ({}),
+ *   metrics: () => ({
+ *     uptimeSeconds: 0, captureState: "live", captureFps: 0,
+ *     captureRestarts: 0, framesCaptured: 0, viewers: {}, framesSent: 0,
+ *     framesSkipped: 0, bytesSent: 0,
+ *   }),
  *   takeSlot: () => () => {},
  *   viewerCount: () => 0,
  *   viewersChanged: () => {},
@@ -188,38 +211,70 @@ export class HttpSide {
     for (const stream of [...this.#streams]) stream.drop(reason);
   }
 
-  #route(
+  async #route(
     request: Request,
     info: Deno.ServeHandlerInfo,
-  ): Response | Promise<Response> {
+  ): Promise<Response> {
     const options = this.#options;
     const url = new URL(request.url);
-    const paths = ["/", "/stream.mjpg", "/snapshot.jpg", "/stats"];
-    if (!paths.includes(url.pathname)) return text(404, "Not found");
+    const route = routeOf(url);
+    if (route === null) {
+      const action = url.pathname === "/" && url.searchParams.get("action");
+      return text(
+        404,
+        action
+          ? `Not found: ?action=${action} is not known (stream or snapshot)`
+          : "Not found",
+      );
+    }
+    // Cross-origin pages may read only these (see --allow-origin).
+    const cors = options.allowOrigin !== undefined &&
+        (route === "stream" || route === "snapshot" || route === "stats")
+      ? { "access-control-allow-origin": options.allowOrigin }
+      : undefined;
+    if (request.method === "OPTIONS" && cors) return preflight(cors);
     if (request.method !== "GET" && request.method !== "HEAD") {
       return text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
     }
-    if (options.token !== undefined && !authorized(request, url, options)) {
-      return text(
+    const response = options.token !== undefined &&
+        !authorized(request, url, options)
+      ? text(
         401,
-        "Unauthorized: send the token as a Bearer token or ?token=",
-        {
-          "www-authenticate": 'Bearer realm="camwire"',
-        },
+        "Unauthorized: send the token as a Bearer token, as ?token= " +
+          "or as the password of HTTP Basic auth",
+        { "www-authenticate": 'Basic realm="camwire"' },
+      )
+      : await this.#answer(route, url, info, request.method === "HEAD");
+    if (cors) {
+      response.headers.set(
+        "access-control-allow-origin",
+        cors["access-control-allow-origin"],
       );
     }
-    const head = request.method === "HEAD";
-    switch (url.pathname) {
-      case "/":
+    return response;
+  }
+
+  #answer(
+    route: Route,
+    url: URL,
+    info: Deno.ServeHandlerInfo,
+    head: boolean,
+  ): Response | Promise<Response> {
+    switch (route) {
+      case "page":
         // Deno.serve drops the body of a HEAD response but keeps its length.
-        return new Response(page(url, options), {
+        return new Response(page(url, this.#options), {
           headers: { "content-type": "text/html; charset=utf-8", ...NO_CACHE },
         });
-      case "/stats":
+      case "stats":
         return Response.json(this.#hub.stats(), { headers: NO_CACHE });
-      case "/snapshot.jpg":
+      case "metrics":
+        return new Response(renderMetrics(this.#hub.metrics()), {
+          headers: { "content-type": METRICS_TYPE, ...NO_CACHE },
+        });
+      case "snapshot":
         return snapshotResponse(this.#hub);
-      default:
+      case "stream":
         return this.#streamResponse(info, head);
     }
   }
@@ -298,16 +353,113 @@ async function snapshotResponse(hub: FrameHub): Promise<Response> {
   });
 }
 
+/** What a request asks for. */
+type Route = "page" | "stream" | "snapshot" | "stats" | "metrics";
+
+/**
+ * The route of a URL: camwire's own paths, ustreamer's `/stream` and
+ * `/snapshot`, and mjpg-streamer's `/?action=stream|snapshot` (its other
+ * parameters ignored), or `null` for 404.
+ *
+ * @param url The request's URL.
+ * @returns What it asks for.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(routeOf(new URL("http://cam/?action=stream&n=1")), "stream");
+ * assert.equal(routeOf(new URL("http://cam/?action=nope")), null);
+ * assert.equal(routeOf(new URL("http://cam/?token=x")), "page");
+ * ```
+ */
+export function routeOf(url: URL): Route | null {
+  switch (url.pathname) {
+    case "/":
+      switch (url.searchParams.get("action")) {
+        case null:
+          return "page";
+        case "stream":
+          return "stream";
+        case "snapshot":
+          return "snapshot";
+        default:
+          return null;
+      }
+    case "/stream":
+    case "/stream.mjpg":
+      return "stream";
+    case "/snapshot":
+    case "/snapshot.jpg":
+      return "snapshot";
+    case "/stats":
+      return "stats";
+    case "/metrics":
+      return "metrics";
+    default:
+      return null;
+  }
+}
+
+/** A CORS preflight's answer: GET and HEAD, with credentials if need be. */
+function preflight(cors: Record<string, string>): Response {
+  return new Response(null, {
+    status: 204,
+    headers: {
+      ...cors,
+      "access-control-allow-methods": "GET, HEAD",
+      "access-control-allow-headers": "authorization",
+      "access-control-max-age": "600",
+    },
+  });
+}
+
+/**
+ * Whether a request carries the token: as a Bearer token, `?token=`, or
+ * the password of Basic auth (with `--user`'s name, when given). Every
+ * credential given is compared, each in constant time, so that the time
+ * taken does not tell which one was nearly right.
+ */
 function authorized(
   request: Request,
   url: URL,
   options: HttpOptions,
 ): boolean {
-  const bearer = request.headers.get("authorization")?.match(
-    /^Bearer\s+(\S+)$/i,
-  )?.[1];
-  const given = bearer ?? url.searchParams.get("token") ?? "";
-  return options.tokenEquals(given, options.token!);
+  const token = options.token!;
+  const equals = options.tokenEquals;
+  const header = request.headers.get("authorization") ?? "";
+  const [, scheme = "", value = ""] = header.match(/^\s*(\S+)\s+(\S+)\s*$/) ??
+    [];
+  let ok = false;
+  if (/^bearer$/i.test(scheme)) ok = equals(value, token);
+  if (/^basic$/i.test(scheme)) {
+    const pair = basicCredentials(value);
+    if (pair !== undefined) {
+      const [user, password] = pair;
+      const userOk = options.user === undefined || equals(user, options.user);
+      ok = equals(password, token) && userOk;
+    }
+  }
+  const query = url.searchParams.get("token");
+  if (query !== null) ok = equals(query, token) || ok;
+  return ok;
+}
+
+/**
+ * The user and password of a Basic credential (RFC 7617: base64 of
+ * `user:password`, UTF-8), or `undefined` when malformed.
+ */
+function basicCredentials(value: string): [string, string] | undefined {
+  let decoded: string;
+  try {
+    const binary = atob(value);
+    const bytes = Uint8Array.from(binary, (c) => c.charCodeAt(0));
+    decoded = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    return undefined;
+  }
+  const colon = decoded.indexOf(":");
+  if (colon === -1) return undefined;
+  return [decoded.slice(0, colon), decoded.slice(colon + 1)];
 }
 
 function text(
@@ -402,82 +554,4 @@ class MjpegStream implements Stallable {
         `(${this.#hub.viewerCount()} watching)`,
     );
   }
-}
-
-function escapeHtml(value: string): string {
-  return value.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** The viewer page: no external assets, numbers refreshed every second. */
-function page(url: URL, options: HttpOptions): string {
-  const token = url.searchParams.get("token");
-  const query = token === null ? "" : `?token=${encodeURIComponent(token)}`;
-  const host = url.hostname;
-  const command =
-    `deno run -A client.ts --host ${host} --port ${options.tcpPort}` +
-    (options.tls ? " --tls" : "") + (options.token ? " --token …" : "");
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<link rel="icon" href="data:,">
-<title>camwire ${escapeHtml(url.host)}</title>
-<style>
-  body { font: 15px/1.4 system-ui, sans-serif; margin: 0; background: #111; color: #ddd; }
-  main { max-width: 960px; margin: 0 auto; padding: 16px; }
-  img { width: 100%; image-rendering: auto; background: #000; display: block; }
-  code { background: #222; padding: 2px 6px; border-radius: 4px; }
-  dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 16px; }
-  dt { color: #888; }
-</style>
-</head>
-<body>
-<main>
-  <h1>camwire <small>${escapeHtml(url.host)}</small></h1>
-  <img id="live" src="/stream.mjpg${
-    escapeHtml(query)
-  }" alt="live camera stream">
-  <p>TCP viewers: <code>${escapeHtml(command)}</code></p>
-  <dl id="stats">
-    <dt>source</dt><dd id="source">…</dd>
-    <dt>viewers</dt><dd id="viewers">…</dd>
-    <dt>frames per second</dt><dd id="fps">…</dd>
-    <dt>sent</dt><dd id="kbps">…</dd>
-    <dt>latency</dt><dd id="latency">…</dd>
-    <dt>uptime</dt><dd id="uptime">…</dd>
-  </dl>
-</main>
-<script>
-const query = ${JSON.stringify(query)};
-const show = (id, value) => { document.getElementById(id).textContent = value; };
-function readStamp(bytes) {
-  if (bytes[2] !== 0xff || bytes[3] !== 0xfe) return undefined;
-  const end = 4 + ((bytes[4] << 8) | bytes[5]);
-  const text = new TextDecoder().decode(bytes.subarray(6, end));
-  return text.startsWith("camwire t=") ? Number(text.slice(10)) : undefined;
-}
-async function refresh() {
-  try {
-    const stats = await (await fetch("/stats" + query)).json();
-    show("source", stats.source + " (" + stats.state + ")");
-    show("viewers", stats.viewers.tcp + " tcp, " + stats.viewers.http + " http");
-    show("fps", stats.fpsIn.toFixed(1) + " captured");
-    show("kbps", Math.round(stats.kbitPerSecondOut) + " kbit/s, " +
-      stats.framesSent + " frames (" + stats.framesSkipped + " skipped for slow viewers)");
-    show("uptime", Math.round(stats.uptimeSeconds) + " s");
-    const snapshot = new Uint8Array(await (await fetch("/snapshot.jpg" + query)).arrayBuffer());
-    const stamp = readStamp(snapshot);
-    show("latency", stamp === undefined ? "no capture stamp"
-      : (Date.now() - stamp).toFixed(0) + " ms from capture to this page (snapshot)");
-  } catch (error) {
-    show("source", "server unreachable: " + error.message);
-  }
-}
-refresh();
-setInterval(refresh, 1000);
-</script>
-</body>
-</html>
-`;
 }

@@ -12,6 +12,7 @@ import { jpegSize, JpegSplitter, readStamp } from "../framing.ts";
 import type { ServerStats } from "./server.ts";
 import { BOUNDARY, type FrameHub, type HttpOptions, HttpSide } from "./http.ts";
 import type { HubFrame } from "./viewers.ts";
+import type { Metrics } from "./metrics.ts";
 import { launchChromium } from "../testing/devtools.ts";
 import {
   eventually,
@@ -86,7 +87,7 @@ Deno.test("HttpSide.handle() with a token answers 401 with WWW-Authenticate with
     ["a wrong ?token=", {}, "?token=s3cre7"],
     ["a longer token", bearer("s3cretX"), ""],
     ["an empty ?token=", {}, "?token="],
-    ["the token in another scheme", basic("s3cret"), ""],
+    ["a wrong Basic password", basic("s3cre7"), ""],
   ];
   for (const path of ROUTES) {
     for (const [what, init, query] of cases) {
@@ -94,7 +95,7 @@ Deno.test("HttpSide.handle() with a token answers 401 with WWW-Authenticate with
       assert.equal(res.status, 401, `${path} with ${what}`);
       assert.equal(
         res.headers.get("www-authenticate"),
-        'Bearer realm="camwire"',
+        'Basic realm="camwire"',
       );
       const body = await res.text();
       assert.match(body, /^Unauthorized: send the token as a Bearer token/);
@@ -167,7 +168,9 @@ Deno.test("HttpSide.handle() serves / as the uncached page, passing ?token= on",
   assert.equal(res.headers.get("cache-control"), NO_CACHE);
   const html = await res.text();
   assert.match(html, /^<!doctype html>/);
-  assert.match(html, /<img id="live" src="\/stream\.mjpg\?token=s3cret"/);
+  assert.match(html, /<img id="live"/);
+  assert.match(html, /const query = "\?token=s3cret";/);
+  assert.match(html, /fetch\("\/stream\.mjpg" \+ query/);
   assert.match(html, /--port 5123 --token …/);
 });
 
@@ -305,6 +308,270 @@ Deno.test("HttpSide.dropStalled() drops a stream viewer that has held a frame ov
   }
 });
 
+Deno.test("HttpSide.handle() serves /stream and /?action=stream as /stream.mjpg, /snapshot and /?action=snapshot as /snapshot.jpg, other parameters ignored", async () => {
+  const { side, hub } = fakeSide();
+  const newest = hub.publish(fakeJpeg(1));
+  for (const path of ["/stream", "/?action=stream", "/?action=stream&n=3"]) {
+    const res = await request(side, path);
+    assert.equal(res.status, 200, path);
+    assert.equal(
+      res.headers.get("content-type"),
+      `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+    );
+    assert.equal(res.headers.get("cache-control"), NO_CACHE);
+    const reader = res.body!.getReader();
+    try {
+      const size = partBytes(newest).length;
+      assert.deepEqual(await readBytes(reader, size), partBytes(newest), path);
+    } finally {
+      await reader.cancel();
+    }
+  }
+  for (
+    const path of ["/snapshot", "/?action=snapshot", "/?foo=1&action=snapshot"]
+  ) {
+    const res = await request(side, path);
+    assert.equal(res.status, 200, path);
+    assert.equal(res.headers.get("content-type"), "image/jpeg");
+    assert.equal(res.headers.get("cache-control"), NO_CACHE);
+    assert.deepEqual(await res.bytes(), newest.jpeg, path);
+  }
+  // Each stream took a slot and gave it back; no snapshot took one.
+  assert.equal(hub.slotsTaken.length, 3);
+  assert.equal(hub.released, 3);
+});
+
+Deno.test("HttpSide.handle() answers an unknown ?action= with 404, and other paths' queries as before", async () => {
+  const { side, hub } = fakeSide();
+  hub.publish(fakeJpeg(1));
+  for (const action of ["nope", "", "STREAM", "stream_0", "snapshot.jpg"]) {
+    const res = await request(side, `/?action=${action}`);
+    assert.equal(res.status, 404, action);
+    assert.match(await res.text(), /^Not found/);
+  }
+  for (const path of ["/stream/", "/snapshots", "/?action=stream/x"]) {
+    const res = await request(side, path);
+    assert.equal(res.status, 404, path);
+    await res.body?.cancel();
+  }
+  const page = await request(side, "/?token=x&other=1");
+  assert.equal(page.status, 200);
+  assert.match(await page.text(), /^<!doctype html>/);
+  assert.deepEqual(hub.slotsTaken, []);
+});
+
+Deno.test("HttpSide.handle() with a token accepts HTTP Basic auth whose password is the token: any user name, or --user's", async () => {
+  for (const user of [undefined, "cam"]) {
+    const { side, hub } = fakeSide({ token: "s3cret", user });
+    hub.publish(fakeJpeg(1));
+    const names = user === undefined ? ["camwire", "", "anyone", "é"] : ["cam"];
+    for (const name of names) {
+      for (
+        const path of [
+          ...ROUTES,
+          "/stream",
+          "/snapshot",
+          "/?action=snapshot",
+          "/metrics",
+        ]
+      ) {
+        const res = await request(side, path, basicAs(name, "s3cret"));
+        assert.equal(res.status, 200, `${path} as ${name}`);
+        await res.body?.cancel();
+      }
+    }
+    // The scheme's case does not matter (RFC 7617).
+    const res = await request(side, "/stats", {
+      headers: { authorization: `basic ${btoa(`${user ?? "x"}:s3cret`)}` },
+    });
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("HttpSide.handle() with a token answers Basic auth with a wrong password or user, or a malformed header, with 401 and WWW-Authenticate: Basic, and no video byte", async () => {
+  const { side, hub } = fakeSide({ token: "s3cret", user: "cam" });
+  hub.publish(fakeJpeg(1));
+  const cases: [string, Record<string, string>][] = [
+    ["no header", {}],
+    [
+      "a wrong password",
+      basicAs("cam", "s3cre7").headers as Record<string, string>,
+    ],
+    [
+      "the password of another user",
+      basicAs("eve", "s3cret").headers as Record<string, string>,
+    ],
+    [
+      "a longer password",
+      basicAs("cam", "s3cretX").headers as Record<string, string>,
+    ],
+    ["no colon", { authorization: `Basic ${btoa("cams3cret")}` }],
+    ["not base64", { authorization: "Basic %%%%" }],
+    ["no credentials", { authorization: "Basic" }],
+    ["an empty pair", { authorization: `Basic ${btoa(":")}` }],
+    ["bad UTF-8", { authorization: `Basic ${btoa("cam:\xff\xfe")}` }],
+    ["the token alone", { authorization: "s3cret" }],
+    ["another scheme", { authorization: "Digest s3cret" }],
+  ];
+  for (const path of [...ROUTES, "/stream", "/?action=stream", "/metrics"]) {
+    for (const [what, headers] of cases) {
+      const res = await request(side, path, { headers });
+      assert.equal(res.status, 401, `${path} with ${what}`);
+      assert.equal(
+        res.headers.get("www-authenticate"),
+        'Basic realm="camwire"',
+      );
+      assert.equal(
+        res.headers.get("content-type"),
+        "text/plain; charset=utf-8",
+      );
+      const body = await res.bytes();
+      assert.equal(new Uint8Array(body).indexOf(0xff), -1, "a JPEG byte");
+      assert.doesNotMatch(new TextDecoder().decode(body), /s3cret/);
+    }
+  }
+  assert.deepEqual(hub.slotsTaken, []);
+  assert.deepEqual(hub.counted, []);
+});
+
+Deno.test("HttpSide.handle() with allowOrigin sets Access-Control-Allow-Origin on the stream, snapshot and stats only, and answers their preflight", async () => {
+  const { side, hub } = fakeSide({ allowOrigin: "https://dash.example" });
+  hub.publish(fakeJpeg(1));
+  const allowed = [
+    "/stream.mjpg",
+    "/stream",
+    "/?action=stream",
+    "/snapshot.jpg",
+    "/snapshot",
+    "/?action=snapshot",
+    "/stats",
+  ];
+  for (const path of allowed) {
+    const res = await request(side, path);
+    assert.equal(
+      res.headers.get("access-control-allow-origin"),
+      "https://dash.example",
+      path,
+    );
+    await res.body?.cancel();
+    const preflight = await request(side, path, { method: "OPTIONS" });
+    assert.equal(preflight.status, 204, path);
+    assert.equal(
+      preflight.headers.get("access-control-allow-origin"),
+      "https://dash.example",
+    );
+    assert.equal(
+      preflight.headers.get("access-control-allow-methods"),
+      "GET, HEAD",
+    );
+    assert.equal(
+      preflight.headers.get("access-control-allow-headers"),
+      "authorization",
+    );
+  }
+  for (const path of ["/", "/metrics"]) {
+    const res = await request(side, path);
+    assert.equal(res.headers.get("access-control-allow-origin"), null, path);
+    await res.body?.cancel();
+    assert.equal(
+      (await request(side, path, { method: "OPTIONS" })).status,
+      405,
+    );
+  }
+  // With a token, a refusal carries it too, so that the page can tell why.
+  const { side: locked } = fakeSide({ token: "s3cret", allowOrigin: "*" });
+  const refused = await request(locked, "/stats");
+  assert.equal(refused.status, 401);
+  assert.equal(refused.headers.get("access-control-allow-origin"), "*");
+  await refused.body?.cancel();
+  // Without allowOrigin: no header.
+  const { side: closed, hub: closedHub } = fakeSide();
+  closedHub.publish(fakeJpeg(1));
+  for (const path of allowed) {
+    const res = await request(closed, path);
+    assert.equal(res.headers.get("access-control-allow-origin"), null, path);
+    await res.body?.cancel();
+  }
+});
+
+Deno.test("HttpSide.handle() serves /metrics as uncached Prometheus text of hub.metrics(), with the token rules of /stats", async () => {
+  const { side, hub } = fakeSide();
+  hub.publish(fakeJpeg(1));
+  const res = await request(side, "/metrics");
+  assert.equal(res.status, 200);
+  assert.equal(
+    res.headers.get("content-type"),
+    "text/plain; version=0.0.4; charset=utf-8",
+  );
+  assert.equal(res.headers.get("cache-control"), NO_CACHE);
+  const samples = parsePrometheus(await res.text());
+  assert.equal(samples.get("camwire_uptime_seconds"), 1.5);
+  assert.equal(samples.get('camwire_capture_state{state="live"}'), 1);
+  assert.equal(samples.get('camwire_capture_state{state="idle"}'), 0);
+  assert.equal(samples.get("camwire_capture_restarts_total"), 2);
+  assert.equal(samples.get("camwire_frames_captured_total"), 1);
+  assert.equal(samples.get('camwire_viewers{kind="tcp"}'), 0);
+  for (
+    const name of [
+      "camwire_frames_sent_total",
+      "camwire_frames_skipped_total",
+      "camwire_bytes_sent_total",
+      "camwire_capture_frames_per_second",
+    ]
+  ) {
+    assert.ok(samples.has(name), name);
+  }
+  const { side: locked } = fakeSide({ token: "s3cret" });
+  assert.equal((await request(locked, "/metrics")).status, 401);
+  const ok = await request(locked, "/metrics?token=s3cret");
+  assert.equal(ok.status, 200);
+  await ok.body?.cancel();
+});
+
+/**
+ * Parses Prometheus text strictly: every line a `# HELP`/`# TYPE` comment
+ * or `name{labels} value`, every sample's name declared by a `# TYPE`.
+ *
+ * @returns Each sample, keyed `name{labels}`.
+ */
+function parsePrometheus(text: string): Map<string, number> {
+  assert.ok(text.endsWith("\n"), "no newline at the end");
+  const samples = new Map<string, number>();
+  const types = new Map<string, string>();
+  for (const line of text.slice(0, -1).split("\n")) {
+    const type = line.match(
+      /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/,
+    );
+    if (type) {
+      types.set(type[1]!, type[2]!);
+      continue;
+    }
+    if (/^# HELP [a-zA-Z_:][a-zA-Z0-9_:]* \S.*$/.test(line)) continue;
+    const sample = line.match(
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})? (-?\d+(?:\.\d+)?(?:e[+-]?\d+)?|NaN|[+-]Inf)$/,
+    );
+    assert.ok(sample, `not Prometheus text: ${JSON.stringify(line)}`);
+    assert.ok(types.has(sample[1]!), `${sample[1]} has no # TYPE`);
+    if (types.get(sample[1]!) === "counter") {
+      assert.match(sample[1]!, /_total$/, "a counter's name ends in _total");
+    }
+    const key = sample[1]! + (sample[2] ?? "");
+    assert.ok(!samples.has(key), `${key} twice`);
+    samples.set(key, Number(sample[3]));
+  }
+  return samples;
+}
+
+function basicAs(user: string, password: string): RequestInit {
+  const bytes = new TextEncoder().encode(`${user}:${password}`);
+  return {
+    headers: {
+      authorization: `Basic ${btoa(String.fromCharCode(...bytes))}`,
+    },
+  };
+}
+
 // ---------------------------------------------------------------------------
 // End to end: the real server process.
 
@@ -316,7 +583,9 @@ Deno.test("http: GET / is the viewer page: the live <img> and placeholders for t
     assert.equal(res.headers.get("cache-control"), NO_CACHE);
     const html = new TextDecoder().decode(res.body);
     assert.match(html, /^<!doctype html>/);
-    assert.match(html, /<img id="live" src="\/stream\.mjpg"/);
+    assert.match(html, /<img id="live"/);
+    assert.match(html, /const query = "";/);
+    assert.match(html, /fetch\("\/stream\.mjpg" \+ query/);
     for (const id of ["source", "viewers", "fps", "uptime"]) {
       assert.match(html, new RegExp(`<dd id="${id}">…</dd>`));
     }
@@ -525,7 +794,7 @@ Deno.test("http: with --token each route is 401 without the token or with a wron
         if (status === 401) {
           assert.equal(
             res.headers.get("www-authenticate"),
-            'Bearer realm="camwire"',
+            'Basic realm="camwire"',
           );
           assert.doesNotMatch(new TextDecoder().decode(res.body), /s3cret/);
         }
@@ -534,7 +803,6 @@ Deno.test("http: with --token each route is 401 without the token or with a wron
     // The page passes a ?token= on to its stream and its numbers.
     const page = await fetchAll(`${base}/?token=s3cret`);
     const html = new TextDecoder().decode(page.body);
-    assert.match(html, /<img id="live" src="\/stream\.mjpg\?token=s3cret"/);
     assert.match(html, /const query = "\?token=s3cret";/);
   });
 });
@@ -725,6 +993,325 @@ Deno.test("http: headless Chromium shows the page: a live picture at ≥ 20 fps,
   });
 });
 
+Deno.test("http: each drop-in path returns what its original returns: content types, a 320-px JPEG, ≥ 30 parts in 3 s; an unknown action is 404", async () => {
+  await withHttpServer([], async ({ base }) => {
+    for (
+      const path of ["/snapshot", "/?action=snapshot", "/?action=snapshot&n=1"]
+    ) {
+      const res = await fetchAll(`${base}${path}`);
+      assert.equal(res.status, 200, path);
+      assert.equal(res.headers.get("content-type"), "image/jpeg");
+      assert.equal(res.headers.get("cache-control"), NO_CACHE);
+      assert.deepEqual(jpegSize(res.body), { width: 320, height: 240 });
+      const age = Date.now() - readStamp(res.body)!;
+      assert.ok(age >= 0 && age < 1000, `the snapshot is ${age} ms old`);
+    }
+    for (const path of ["/stream", "/?action=stream"]) {
+      const stream = await openStream(`${base}${path}`);
+      try {
+        assert.equal(
+          stream.response.headers.get("content-type"),
+          `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
+        );
+        const start = performance.now();
+        let parts = 0;
+        while (performance.now() - start < 3000) {
+          const part = await stream.next();
+          assert.equal(jpegSize(part.body)?.width, 320);
+          parts++;
+        }
+        assert.ok(parts >= 30, `${parts} parts in 3 s from ${path}`);
+      } finally {
+        await stream.cancel();
+      }
+    }
+    const unknown = await fetchAll(`${base}/?action=nope`);
+    assert.equal(unknown.status, 404);
+    assert.match(
+      new TextDecoder().decode(unknown.body),
+      /^Not found: \?action=nope/,
+    );
+  });
+});
+
+Deno.test("http: with --token and --user, Basic auth with the token as password is let in; a wrong, missing or malformed one gets 401 and not one video byte", async () => {
+  await withHttpServer(
+    ["--token", "s3cret", "--user", "cam"],
+    async ({ base }) => {
+      assert.ok(
+        await eventually(async () =>
+          (await fetchAll(`${base}/snapshot?token=s3cret`)).status === 200
+        ),
+      );
+      const good = `Basic ${btoa("cam:s3cret")}`;
+      for (
+        const path of [
+          "/stream",
+          "/?action=stream",
+          "/snapshot",
+          "/stats",
+          "/metrics",
+        ]
+      ) {
+        const res = await fetchAll(`${base}${path}`, {
+          headers: { authorization: good },
+        });
+        assert.equal(res.status, 200, path);
+      }
+      const { hostname, port } = new URL(base);
+      const refusals: [string, string][] = [
+        ["a wrong token", `Authorization: Basic ${btoa("cam:s3cre7")}\r\n`],
+        ["another user", `Authorization: Basic ${btoa("eve:s3cret")}\r\n`],
+        ["no header", ""],
+        ["a malformed header", "Authorization: Basic c3%%\r\n"],
+      ];
+      for (const path of ["/stream.mjpg", "/?action=stream", "/snapshot"]) {
+        for (const [what, header] of refusals) {
+          // A raw request, read to the end: every byte the server sent.
+          const conn = await Deno.connect({ hostname, port: Number(port) });
+          try {
+            await conn.write(new TextEncoder().encode(
+              `GET ${path} HTTP/1.1\r\nHost: camwire\r\nConnection: close\r\n${header}\r\n`,
+            ));
+            const bytes = await readToEnd(conn, 5000);
+            const text = new TextDecoder().decode(bytes);
+            assert.match(text, /^HTTP\/1\.1 401 /, `${path} with ${what}`);
+            assert.match(
+              text,
+              /\r\nwww-authenticate: Basic realm="camwire"\r\n/i,
+            );
+            assert.equal(bytes.indexOf(0xff), -1, `a video byte for ${what}`);
+          } finally {
+            closeConn(conn);
+          }
+        }
+      }
+      assert.equal((await stats(base, good)).viewers.http, 0);
+    },
+  );
+});
+
+Deno.test("http: /metrics parses as Prometheus text and its counters move between two reads", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const read = async () => {
+      const res = await fetchAll(`${base}/metrics`);
+      assert.equal(res.status, 200);
+      assert.equal(
+        res.headers.get("content-type"),
+        "text/plain; version=0.0.4; charset=utf-8",
+      );
+      return parsePrometheus(new TextDecoder().decode(res.body));
+    };
+    const stream = await openStream(`${base}/stream.mjpg`);
+    try {
+      await stream.next();
+      const first = await read();
+      for (let i = 0; i < 15; i++) await stream.next();
+      await sleep(1100);
+      const second = await read();
+      assert.equal(second.get('camwire_capture_state{state="live"}'), 1);
+      assert.equal(second.get('camwire_viewers{kind="http"}'), 1);
+      assert.equal(second.get('camwire_viewers{kind="tcp"}'), 0);
+      assert.equal(second.get("camwire_capture_restarts_total"), 0);
+      for (
+        const name of [
+          "camwire_uptime_seconds",
+          "camwire_frames_captured_total",
+          "camwire_frames_sent_total",
+          "camwire_bytes_sent_total",
+        ]
+      ) {
+        assert.ok(
+          second.get(name)! > first.get(name)!,
+          `${name}: ${first.get(name)} → ${second.get(name)}`,
+        );
+      }
+      assert.ok(second.get("camwire_capture_frames_per_second")! >= 20);
+    } finally {
+      await stream.cancel();
+    }
+  });
+});
+
+/** Closes a connection its readable stream may have closed already. */
+function closeConn(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Closed at its end.
+  }
+}
+
+/** Reads a connection to its end, within `ms`. */
+async function readToEnd(conn: Deno.Conn, ms: number): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  const timer = setTimeout(() => closeConn(conn), ms);
+  try {
+    for await (const chunk of conn.readable) chunks.push(chunk);
+  } finally {
+    clearTimeout(timer);
+  }
+  const bytes = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+Deno.test("http: the server prints the stream and snapshot URLs (and the pickle port) with its ready lines", async () => {
+  await withHttpServer(["--pickle-port", "0"], async ({ base, server }) => {
+    await server.waitForLine(
+      new RegExp(
+        `MJPEG stream on ${base}/stream \\(also /stream\\.mjpg, /\\?action=stream\\)$`,
+      ),
+    );
+    await server.waitForLine(
+      new RegExp(
+        `snapshot on ${base}/snapshot \\(also /snapshot\\.jpg, /\\?action=snapshot\\)$`,
+      ),
+    );
+    const line = await server.waitForLine(
+      /pickled numpy frames .* on tcp:\/\/127\.0\.0\.1:\d+$/,
+    );
+    const port = Number(line.match(/:(\d+)$/)![1]);
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    try {
+      const header = new Uint8Array(8);
+      let have = 0;
+      while (have < 8) have += (await conn.read(header.subarray(have)))!;
+      const length = new DataView(header.buffer).getBigUint64(0, true);
+      assert.ok(length > 230_400n && length < 230_600n, `${length} B`);
+    } finally {
+      conn.close();
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------
+// The README's "Use it with…" recipes, each run as written there.
+
+Deno.test("recipe: ffmpeg records 5 s with true timing (-use_wallclock_as_timestamps 1 … -c copy): 5 s ± 0.2 s and 150 ± 6 frames", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const dir = await Deno.makeTempDir({ prefix: "camwire-record-" });
+    try {
+      const started = performance.now();
+      await run("ffmpeg", [
+        ..."-v error -y".split(" "),
+        // The README's recipe:
+        ..."-use_wallclock_as_timestamps 1 -i".split(" "),
+        `${base}/stream.mjpg`,
+        ..."-t 5 -c copy".split(" "),
+        `${dir}/cam.mkv`,
+      ]);
+      const seconds = (performance.now() - started) / 1000;
+      const [frames, duration] = (await ffprobe([
+        ..."-count_frames -select_streams v:0".split(" "),
+        ..."-show_entries stream=nb_read_frames:format=duration".split(" "),
+        `${dir}/cam.mkv`,
+      ])).split("\n").map(Number) as [number, number];
+      assert.ok(Math.abs(duration - 5) <= 0.2, `duration ${duration} s`);
+      assert.ok(Math.abs(frames - 150) <= 6, `${frames} frames`);
+      // It took 5 s of real time to record: 5 s of real time in the file.
+      assert.ok(seconds >= 4.8 && seconds < 8, `recording took ${seconds} s`);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
+
+Deno.test("recipe: ffplay with the flags that keep it live plays the stream (a dummy SDL display)", async () => {
+  await withHttpServer([], async ({ base, server }) => {
+    const child = new Deno.Command("ffplay", {
+      args: [
+        ..."-fflags nobuffer -flags low_delay -framedrop".split(" "),
+        ..."-use_wallclock_as_timestamps 1 -loglevel error".split(" "),
+        `${base}/stream.mjpg`,
+      ],
+      env: { SDL_VIDEODRIVER: "dummy", SDL_AUDIODRIVER: "dummy" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const errors = new Response(child.stderr).text();
+    try {
+      await server.waitForLine(/http viewer 127\.0\.0\.1:\d+ connected/);
+      await sleep(2000);
+      const shown = await stats(base);
+      assert.equal(shown.viewers.http, 1, "ffplay stopped watching");
+      assert.ok(shown.framesSent >= 45, `${shown.framesSent} frames sent`);
+    } finally {
+      child.kill();
+      await child.status;
+    }
+    assert.equal(await errors, "");
+  });
+});
+
+Deno.test("recipe: OpenCV's VideoCapture reads 320-px frames from the stream, with the token as a Basic password in the URL", async () => {
+  await withHttpServer(["--token", "s3cret"], async ({ base }) => {
+    const url = base.replace("http://", "http://camwire:s3cret@");
+    const out = await run("/usr/bin/python3", [
+      "-c",
+      `import sys, cv2
+cap = cv2.VideoCapture(sys.argv[1])
+shapes = [cap.read()[1].shape for _ in range(30)]
+print(len(shapes), set(shapes))`,
+      `${url}/stream.mjpg`,
+    ]);
+    assert.equal(out, "30 {(240, 320, 3)}");
+  });
+});
+
+Deno.test("recipe: Home Assistant, OctoPrint and VLC: the stream and snapshot URLs with a user and password, and /?action=stream", async () => {
+  await withHttpServer(
+    ["--token", "s3cret", "--user", "cam"],
+    async ({ base }) => {
+      const withUser = base.replace("http://", "http://cam:s3cret@");
+      // Home Assistant's MJPEG IP Camera: both URLs, Basic auth.
+      const authorization = `Basic ${btoa("cam:s3cret")}`;
+      await eventually(async () =>
+        (await fetchAll(`${base}/snapshot`, { headers: { authorization } }))
+          .status === 200
+      );
+      const still = await fetchAll(`${base}/snapshot`, {
+        headers: { authorization },
+      });
+      assert.deepEqual(jpegSize(still.body), { width: 320, height: 240 });
+      // OctoPrint and Mainsail's mjpg-streamer URL; VLC's user:password@ URL
+      // (read here by ffprobe, which sends Basic auth as VLC does).
+      for (
+        const url of [`${withUser}/?action=stream`, `${withUser}/stream.mjpg`]
+      ) {
+        const decoded = await ffprobe([
+          ..."-count_frames -read_intervals %+#10 -select_streams v:0".split(
+            " ",
+          ),
+          ..."-show_entries stream=codec_name,width,nb_read_frames".split(" "),
+          url,
+        ]);
+        assert.equal(decoded, "mjpeg,320,10", url);
+      }
+      const refused = await fetchAll(`${base}/?action=stream`, {
+        headers: { authorization: `Basic ${btoa("cam:wrong")}` },
+      });
+      assert.equal(refused.status, 401);
+    },
+  );
+});
+
+/** Runs a program to its end (20 s at most) and returns its trimmed stdout. */
+async function run(program: string, args: string[]): Promise<string> {
+  const { success, stdout, stderr } = await new Deno.Command(program, {
+    args,
+    stdin: "null",
+    signal: AbortSignal.timeout(20_000),
+  }).output();
+  assert.ok(success, `${program} failed: ${new TextDecoder().decode(stderr)}`);
+  return new TextDecoder().decode(stdout).trim();
+}
+
 /**
  * Counts the picture changes of the page's <img id="live">, drawn to a
  * canvas at every animation frame (60 a second) for 3 s.
@@ -829,9 +1416,14 @@ async function fetchAll(
   return { status: res.status, headers: res.headers, body: await res.bytes() };
 }
 
-/** Reads `/stats`. */
-async function stats(base: string): Promise<ServerStats> {
-  const res = await fetch(`${base}/stats`);
+/** Reads `/stats`, with an `Authorization` header if given. */
+async function stats(
+  base: string,
+  authorization?: string,
+): Promise<ServerStats> {
+  const res = await fetch(`${base}/stats`, {
+    headers: authorization ? { authorization } : {},
+  });
   assert.equal(res.status, 200);
   return await res.json();
 }
@@ -1018,6 +1610,20 @@ class FakeHub implements FrameHub {
 
   stats(): object {
     return { fake: true, framesIn: this.current?.seq ?? 0 };
+  }
+
+  metrics(): Metrics {
+    return {
+      uptimeSeconds: 1.5,
+      captureState: "live",
+      captureFps: 30,
+      captureRestarts: 2,
+      framesCaptured: this.current?.seq ?? 0,
+      viewers: { tcp: 0, http: this.slotsTaken.length - this.released },
+      framesSent: this.counted.length,
+      framesSkipped: this.counted.reduce((n, c) => n + c.skipped, 0),
+      bytesSent: this.counted.reduce((n, c) => n + c.bytes, 0),
+    };
   }
 
   takeSlot(name: string): (() => void) | null {

@@ -26,6 +26,8 @@ import { boundSendQueue, closeQuietly, listenError, peerName } from "./net.ts";
 import { OnDemand } from "./on_demand.ts";
 import { Rates } from "./status.ts";
 import { type FrameHub, type HttpFrontend, serveHttp } from "./http.ts";
+import type { Metrics } from "./metrics.ts";
+import { PickleSide } from "./pickle.ts";
 
 /** A running camwire server, as {@linkcode startServer} returns it. */
 export interface CamwireServer {
@@ -39,6 +41,8 @@ export interface CamwireServer {
   readonly framesIn: number;
   /** The HTTP port, when `httpPort` was given. */
   readonly httpPort: number | undefined;
+  /** The pickle port, when `picklePort` was given. */
+  readonly picklePort: number | undefined;
   /** Process id of the current ffmpeg, if one runs. */
   readonly ffmpegPid: number | undefined;
   /**
@@ -60,7 +64,8 @@ export interface ServerStats {
   /** Frames captured in the last second. */
   fpsIn: number;
   framesIn: number;
-  viewers: { tcp: number; http: number };
+  /** By kind; `pickle` only with `--pickle-port`. */
+  viewers: { tcp: number; http: number; pickle?: number };
   framesSent: number;
   framesSkipped: number;
   kbitPerSecondOut: number;
@@ -84,6 +89,8 @@ export class Server implements CamwireServer {
   readonly done: Promise<void>;
   /** The HTTP side, when `--http-port` is given. */
   readonly http: HttpFrontend | null = null;
+  /** The pickle port, when `--pickle-port` is given. */
+  readonly pickle: PickleSide | null = null;
   #parts: ServerParts;
   #settings: ServerSettings;
   #log: (line: string) => void;
@@ -99,14 +106,16 @@ export class Server implements CamwireServer {
   #rates: Rates;
   /** With --on-demand: starts and stops the capture. */
   #onDemand: OnDemand | null = null;
+  /** For `/metrics`: the capture's ffmpeg last seen, and restarts seen. */
+  #capture = { pid: undefined as number | undefined, idle: false, restarts: 0 };
 
   /**
-   * Starts serving: the HTTP side first (if its port is taken, no viewer
-   * has been accepted yet), then the TCP accept loop.
+   * Starts serving: the pickle and HTTP sides first (if a port is taken,
+   * no viewer has been accepted yet), then the TCP accept loop.
    *
    * @param parts The listener, the frames and the capture.
    * @param settings Every option.
-   * @throws {CamwireError} When the HTTP port cannot be had.
+   * @throws {CamwireError} When the HTTP or pickle port cannot be had.
    */
   constructor(parts: ServerParts, settings: ServerSettings) {
     this.#parts = parts;
@@ -124,7 +133,15 @@ export class Server implements CamwireServer {
         log: this.#log,
       });
     }
-    if (settings.httpPort !== undefined) this.http = this.#serveHttp();
+    this.#noteCapture();
+    parts.broadcaster.jpegSinks.add({ show: () => this.#noteCapture() });
+    if (settings.picklePort !== undefined) this.pickle = this.#servePickle();
+    try {
+      if (settings.httpPort !== undefined) this.http = this.#serveHttp();
+    } catch (error) {
+      this.pickle?.close();
+      throw error;
+    }
     this.#accepting = this.#acceptLoop();
     this.#ticker = setInterval(() => this.#tick(), 1000);
     this.done = parts.supervisor.ended.finally(() => this.close());
@@ -132,7 +149,8 @@ export class Server implements CamwireServer {
   }
 
   get viewers(): number {
-    return this.#parts.broadcaster.viewers.size + (this.http?.viewers ?? 0);
+    return this.#parts.broadcaster.viewers.size + (this.http?.viewers ?? 0) +
+      (this.pickle?.viewers ?? 0);
   }
 
   get framesIn(): number {
@@ -143,12 +161,16 @@ export class Server implements CamwireServer {
     return this.http?.port;
   }
 
+  get picklePort(): number | undefined {
+    return this.pickle?.port;
+  }
+
   get ffmpegPid(): number | undefined {
     return this.#parts.supervisor.pid;
   }
 
   #serveHttp(): HttpFrontend {
-    const { host, httpPort, tls, token } = this.#settings;
+    const { host, httpPort, tls, token, user, allowOrigin } = this.#settings;
     const port = httpPort ?? 0;
     let http: HttpFrontend;
     try {
@@ -157,6 +179,9 @@ export class Server implements CamwireServer {
         port,
         tls,
         token,
+        user,
+        allowOrigin,
+        picklePort: this.pickle?.port,
         clientTimeoutMs: this.#settings.clientTimeoutMs,
         tcpPort: this.addr.port,
         log: this.#log,
@@ -175,6 +200,48 @@ export class Server implements CamwireServer {
     return http;
   }
 
+  #servePickle(): PickleSide {
+    const { host, picklePort, tls, token } = this.#settings;
+    const broadcaster = this.#parts.broadcaster;
+    const pickle = PickleSide.listen({
+      jpegSinks: broadcaster.jpegSinks,
+      totals: broadcaster.totals,
+      takeSlot: (name) =>
+        this.#takeSlot(name) ? () => this.#connections-- : null,
+      viewerCount: () => this.viewers,
+      viewersChanged: () => this.#onDemand?.viewersChanged(),
+    }, {
+      hostname: host,
+      port: picklePort ?? 0,
+      tls,
+      token,
+      clientTimeoutMs: this.#settings.clientTimeoutMs,
+      ffmpeg: this.#settings.ffmpeg,
+      log: this.#log,
+    });
+    // Pickled frames are 230 KB: without the bound a slow viewer lags by
+    // seconds of them.
+    boundSendQueue(pickle.port, this.#settings.sendQueue, this.#log);
+    return pickle;
+  }
+
+  /**
+   * Notes the capture's ffmpeg at each frame and tick: a new one after a
+   * running one is a restart; one after `--on-demand` idled is not.
+   */
+  #noteCapture(): void {
+    const { pid, state } = this.#parts.supervisor;
+    const seen = this.#capture;
+    if (state === "idle") {
+      seen.idle = true;
+      seen.pid = undefined;
+    } else if (pid !== undefined && pid !== seen.pid) {
+      if (seen.pid !== undefined && !seen.idle) seen.restarts++;
+      seen.pid = pid;
+      seen.idle = false;
+    }
+  }
+
   /** What the HTTP side reads and counts through. */
   #hub(): FrameHub {
     const broadcaster = this.#parts.broadcaster;
@@ -184,6 +251,7 @@ export class Server implements CamwireServer {
       },
       next: (seq) => broadcaster.next(seq),
       stats: () => this.stats(),
+      metrics: () => this.metrics(),
       viewerCount: () => this.viewers,
       viewersChanged: () => this.#onDemand?.viewersChanged(),
       snapshot: () =>
@@ -208,13 +276,36 @@ export class Server implements CamwireServer {
       state: supervisor.state,
       fpsIn: this.#rates.fpsIn,
       framesIn: broadcaster.framesIn,
-      viewers: {
-        tcp: broadcaster.viewers.size,
-        http: this.http?.viewers ?? 0,
-      },
+      viewers: this.#viewersByKind(),
       framesSent: totals.sent,
       framesSkipped: totals.skipped,
       kbitPerSecondOut: this.#rates.kbitOut,
+    };
+  }
+
+  #viewersByKind(): ServerStats["viewers"] {
+    const viewers = {
+      tcp: this.#parts.broadcaster.viewers.size,
+      http: this.http?.viewers ?? 0,
+    };
+    return this.pickle ? { ...viewers, pickle: this.pickle.viewers } : viewers;
+  }
+
+  /** The numbers of `/metrics`. */
+  metrics(): Metrics {
+    const { broadcaster, supervisor } = this.#parts;
+    const totals = broadcaster.totals;
+    this.#noteCapture();
+    return {
+      uptimeSeconds: (performance.now() - this.#startedAt) / 1000,
+      captureState: supervisor.state,
+      captureFps: this.#rates.fpsIn,
+      captureRestarts: this.#capture.restarts,
+      framesCaptured: broadcaster.framesIn,
+      viewers: this.#viewersByKind(),
+      framesSent: totals.sent,
+      framesSkipped: totals.skipped,
+      bytesSent: totals.bytes,
     };
   }
 
@@ -222,6 +313,8 @@ export class Server implements CamwireServer {
   #tick(): void {
     const { viewers } = this.#parts.broadcaster;
     dropStalled(viewers, this.#settings.clientTimeoutMs);
+    this.pickle?.dropStalled();
+    this.#noteCapture();
     this.#rates.tick();
   }
 
@@ -347,6 +440,7 @@ export class Server implements CamwireServer {
     const switching = this.#onDemand?.stop();
     closeQuietly(listener);
     await this.http?.close();
+    await this.pickle?.close();
     await this.#accepting;
     for (const conn of this.#awaitingToken) closeQuietly(conn);
     for (const viewer of broadcaster.viewers) viewer.close();

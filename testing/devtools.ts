@@ -223,12 +223,47 @@ export class Page {
   }
 
   /**
+   * Sets the window's size in CSS pixels, as a desktop window or a phone
+   * (touch, mobile viewport rules).
+   *
+   * @param width Viewport width.
+   * @param height Viewport height.
+   * @param mobile Emulate a phone.
+   */
+  async setViewport(
+    width: number,
+    height: number,
+    mobile = false,
+  ): Promise<void> {
+    await this.send("Emulation.setDeviceMetricsOverride", {
+      width,
+      height,
+      deviceScaleFactor: mobile ? 2 : 1,
+      mobile,
+    });
+  }
+
+  /**
+   * Takes a screenshot of the viewport.
+   *
+   * @returns PNG bytes.
+   */
+  async screenshot(): Promise<Uint8Array> {
+    const { data } = await this.send("Page.captureScreenshot", {
+      format: "png",
+    });
+    return Uint8Array.from(atob(data as string), (c) => c.charCodeAt(0));
+  }
+
+  /**
    * What the page reported as errors so far: console.error calls, uncaught
    * exceptions and error log entries, each as one line.
    *
+   * @param options `ignoreNetwork`: leave out failed requests (the
+   * browser's own log lines, e.g. while the server is down on purpose).
    * @returns The lines; empty when all went well.
    */
-  errors(): string[] {
+  errors(options: { ignoreNetwork?: boolean } = {}): string[] {
     const lines: string[] = [];
     for (const event of this.#devtools.events) {
       if (event.sessionId !== this.#sessionId) continue;
@@ -250,8 +285,11 @@ export class Page {
         const entry = params.entry as {
           level: string;
           text: string;
+          source?: string;
           url?: string;
         };
+        // A request that failed while a test had stopped the server.
+        if (options.ignoreNetwork && entry.source === "network") continue;
         if (entry.level === "error") {
           lines.push(`log: ${entry.text} ${entry.url ?? ""}`);
         }
@@ -267,6 +305,8 @@ export interface Chromium {
   devtools: DevTools;
   /** Opens a new tab and enables the events {@linkcode Page.errors} needs. */
   newPage(): Promise<Page>;
+  /** Saves every download to `dir`, under the name the page gave it. */
+  allowDownloads(dir: string): Promise<void>;
   /** Closes the browser, kills what is left of it, deletes its profile. */
   close(): Promise<void>;
 }
@@ -394,6 +434,12 @@ export async function launchChromium(
         await page.send(`${domain}.enable`);
       }
       return page;
+    },
+    async allowDownloads(dir) {
+      await browser.send("Browser.setDownloadBehavior", {
+        behavior: "allow",
+        downloadPath: dir,
+      });
     },
     close,
   };
