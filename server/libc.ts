@@ -6,6 +6,13 @@
  * had (another OS, no --allow-ffi) {@linkcode openLibc} returns `null` and
  * the callers take their portable paths.
  *
+ * For tests only: the environment variable `CAMWIRE_LIBC` names a shared
+ * library to open instead of `libc.so.6`: the emulated camera
+ * (testing/fake_camera.c), which defines `open`, `close`, `ioctl`, `poll`,
+ * `mmap` and `munmap` for its fake devices and hands every other call, and
+ * every other symbol, to the real libc it links. The code that runs is
+ * then the production code, call for call.
+ *
  * @module
  */
 
@@ -13,6 +20,12 @@
 export const EINTR = 4;
 /** errno of a nonblocking call that would have to wait, from <errno.h>. */
 export const EAGAIN = 11;
+
+/**
+ * The environment variable naming a library to open in place of libc:
+ * for tests only (the emulated camera), see the module doc.
+ */
+export const LIBC_OVERRIDE_ENV = "CAMWIRE_LIBC";
 
 /**
  * Every libc function camwire calls. A module that needs another adds it
@@ -40,6 +53,17 @@ export const SYMBOLS = {
     nonblocking: true,
   },
   __errno_location: { parameters: [], result: "pointer" },
+  // The camera (server/v4l2.ts). open(path, flags): the mode argument is
+  // only read with O_CREAT, which camwire never passes.
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  close: { parameters: ["i32"], result: "i32" },
+  // ioctl(fd, request, argp): every V4L2 request takes a pointer.
+  ioctl: { parameters: ["i32", "u64", "buffer"], result: "i32" },
+  mmap: {
+    parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"],
+    result: "pointer",
+  },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
 } as const;
 
 /** libc opened with {@linkcode SYMBOLS}. */
@@ -61,11 +85,20 @@ export function openLibc(): Libc | null {
   libc = null;
   if (Deno.build.os !== "linux") return null;
   try {
-    libc = Deno.dlopen("libc.so.6", SYMBOLS);
+    libc = Deno.dlopen(libraryPath(), SYMBOLS);
   } catch {
     // No FFI permission, or no glibc: the portable paths remain.
   }
   return libc;
+}
+
+/** `libc.so.6`, or the test library that `CAMWIRE_LIBC` names. */
+function libraryPath(): string {
+  try {
+    return Deno.env.get(LIBC_OVERRIDE_ENV) || "libc.so.6";
+  } catch {
+    return "libc.so.6"; // no --allow-env: no override either
+  }
 }
 
 /**
