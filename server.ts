@@ -43,6 +43,15 @@ import {
   resolveSource,
   SourceOpenError,
 } from "./server/capture.ts";
+import {
+  type CameraBackend,
+  cameraBackend,
+  type CameraFlags,
+  ffmpegFallback,
+  listDevices,
+  readCameraFlags,
+} from "./server/camera.ts";
+import { PIXEL_FORMATS } from "./server/camera_mode.ts";
 import { freeUdpPort, Publisher } from "./server/publish.ts";
 import { Broadcaster } from "./server/viewers.ts";
 import { DirectSender } from "./server/sockets.ts";
@@ -160,26 +169,14 @@ async function startCapture(
   let started: StartedCapture | undefined;
   for (const candidate of candidates) {
     log(`camwire: opening ${describeSource(candidate)}`);
-    const supervisor = new CaptureSupervisor({
-      ffmpeg: settings.ffmpeg,
-      args: captureArgs({
-        ...candidate,
-        width: settings.width,
-        fps: settings.fps,
-        quality: settings.quality,
-        os: Deno.build.os,
-        loop: !settings.exitOnSourceEnd,
-        relays: relays.map((port) => `${relayAddress(port)}?pkt_size=1316`),
-      }),
-      stdin: candidate.kind === "stdin" ? "inherit" : "null",
-      stallTimeoutMs: settings.stallTimeoutMs,
-      exitOnSourceEnd: settings.exitOnSourceEnd,
-      onFrame: (jpeg) => broadcaster.deliver(jpeg),
-      onNoSignal: () => noSignal.frame && broadcaster.deliver(noSignal.frame),
-      log,
-    });
     try {
-      await supervisor.start(describeSource(candidate));
+      const supervisor = await superviseSource(
+        settings,
+        candidate,
+        relays,
+        (jpeg) => broadcaster.deliver(jpeg),
+        () => noSignal.frame && broadcaster.deliver(noSignal.frame),
+      );
       started = { supervisor, source: candidate };
       break;
     } catch (error) {
@@ -199,6 +196,71 @@ async function startCapture(
     broadcaster.clear();
   }
   return started!;
+}
+
+/**
+ * Starts a supervisor for one source and waits for its first frame. A
+ * camera goes to the backend `--capture` decides (camera.ts); with `auto`,
+ * a V4L2 capture that fails to start for a reason other than busy, no
+ * permission or no device is retried once with ffmpeg.
+ */
+async function superviseSource(
+  settings: ServerSettings,
+  source: Source,
+  relays: number[],
+  onFrame: (jpeg: Uint8Array) => void,
+  onNoSignal: () => void,
+): Promise<CaptureSupervisor> {
+  const relayUrls = relays.map((port) => `${relayAddress(port)}?pkt_size=1316`);
+  const camera = source.kind === "camera"
+    ? {
+      device: source.input,
+      capture: settings.capture,
+      width: settings.width,
+      fps: settings.fps,
+      quality: settings.quality,
+      inputFormat: settings.inputFormat,
+      inputSize: settings.inputSize,
+      ffmpeg: settings.ffmpeg,
+      relays: relayUrls,
+      os: Deno.build.os,
+      log: settings.log,
+    }
+    : undefined;
+  const supervise = async (backend: CameraBackend | undefined) => {
+    if (backend !== undefined) settings.log(`camwire: ${backend.line}`);
+    const supervisor = new CaptureSupervisor({
+      ffmpeg: settings.ffmpeg,
+      args: captureArgs({
+        ...source,
+        width: settings.width,
+        fps: backend?.fps ?? settings.fps,
+        quality: settings.quality,
+        os: Deno.build.os,
+        loop: !settings.exitOnSourceEnd,
+        relays: relayUrls,
+        cameraMode: backend?.cameraMode,
+      }),
+      stdin: source.kind === "stdin" ? "inherit" : "null",
+      stallTimeoutMs: settings.stallTimeoutMs,
+      exitOnSourceEnd: settings.exitOnSourceEnd,
+      onFrame,
+      onNoSignal,
+      log: settings.log,
+      ...(backend?.launch ? { launch: backend.launch } : {}),
+    });
+    await supervisor.start(describeSource(source));
+    return supervisor;
+  };
+  const backend = camera && cameraBackend(camera);
+  try {
+    return await supervise(backend);
+  } catch (error) {
+    const fallback = camera && backend &&
+      ffmpegFallback(camera, backend, error);
+    if (fallback === undefined) throw error;
+    return await supervise(fallback);
+  }
 }
 
 /** What `--source auto` falls back to. */
@@ -287,8 +349,22 @@ OPTIONS:
                           macOS: avfoundation index)
   --width <PIXELS>        Frame width; the height keeps the aspect ratio (default 320)
   --fps <N>               Frames per second of the camera or test pattern (default 30)
-  --quality <Q>           JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5)
+  --quality <Q>           JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5).
+                          A camera's JPEGs passed through are not re-compressed: the
+                          camera's own quality control is set instead, where it has one
   --preview               Also show the frames being sent in an ffplay window
+
+CAMERA (Linux):
+  --capture <HOW>         auto | v4l2 | ffmpeg (default auto: V4L2 through FFI when the
+                          device is a V4L2 camera, else ffmpeg; if V4L2 fails on this
+                          camera, ffmpeg with a warning). The camera's own MJPEG at
+                          --width wide is passed through: no ffmpeg at all
+  --input-format <FMT>    Camera pixel format: ${
+      PIXEL_FORMATS.map((f) => f.name).join(", ")
+    }
+                          (default: MJPEG when offered, see README)
+  --input-size <WxH>      Camera frame size (default: the smallest at least --width wide)
+  --list-devices          List cameras with their formats, sizes and rates, and exit
   --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
                           browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
   --allow-origin <ORIGIN> Let pages from ORIGIN embed the HTTP stream, snapshot and
@@ -328,7 +404,7 @@ Viewers: deno run -A client.ts --host <this machine's address>`,
   );
 }
 
-interface Flags {
+interface Flags extends CameraFlags {
   host: string;
   port: number;
   source: string;
@@ -374,6 +450,10 @@ export function parseServerFlags(
     width: { type: "string", default: "320" },
     fps: { type: "string", default: "30" },
     quality: { type: "string", default: "5" },
+    capture: { type: "string", default: "auto" },
+    "input-format": { type: "string" },
+    "input-size": { type: "string" },
+    "list-devices": { type: "boolean", default: false },
     preview: { type: "boolean", default: false },
     "http-port": { type: "string" },
     "allow-origin": { type: "string" },
@@ -440,6 +520,7 @@ export function parseServerFlags(
     width,
     fps: intFlag("fps", values.fps, [1, 240]),
     quality: intFlag("quality", values.quality, [2, 31]),
+    ...readCameraFlags(values, Deno.build.os),
     preview: values.preview,
     httpPort: values["http-port"] === undefined
       ? undefined
@@ -469,9 +550,25 @@ export function parseServerFlags(
   };
 }
 
+/** `--list-devices`: prints every camera and what it offers. */
+async function printDevices(flags: Flags): Promise<void> {
+  try {
+    const lines = await listDevices({
+      os: Deno.build.os,
+      ffmpeg: "ffmpeg",
+      device: flags.device,
+    });
+    for (const line of lines) console.log(line);
+  } catch (error) {
+    console.error(`camwire: ${message(error)}`);
+    Deno.exit(1);
+  }
+}
+
 async function main(): Promise<void> {
   const flags = readCommandLine(parseServerFlags, printUsage);
   if (flags === undefined) return;
+  if (flags.listDevices) return await printDevices(flags);
   // Listen for signals before anything starts, so that no signal can end
   // the process while ffmpeg runs without us stopping it.
   let server: CamwireServer | undefined;
@@ -510,9 +607,24 @@ async function main(): Promise<void> {
   }
   if (server.httpPort !== undefined) {
     for (const address of addresses) {
-      const scheme = secure ? "https" : "http";
+      const base = `${
+        secure ? "https" : "http"
+      }://${address}:${server.httpPort}`;
+      console.error(`camwire: web page on ${base}/`);
       console.error(
-        `camwire: web page on ${scheme}://${address}:${server.httpPort}/`,
+        `camwire: MJPEG stream on ${base}/stream (also /stream.mjpg, /?action=stream)`,
+      );
+      console.error(
+        `camwire: snapshot on ${base}/snapshot (also /snapshot.jpg, /?action=snapshot)`,
+      );
+    }
+  }
+  if (server.picklePort !== undefined) {
+    for (const address of addresses) {
+      console.error(
+        `camwire: pickled numpy frames (the Python tutorial's wire) on ${
+          secure ? "tls" : "tcp"
+        }://${address}:${server.picklePort}`,
       );
     }
   }

@@ -25,6 +25,8 @@ export class Capture implements SupervisedCapture {
   #child: Deno.ChildProcess;
   #stderrTail: string[] = [];
   #stderrDone: Promise<void>;
+  #stdin: WritableStreamDefaultWriter<Uint8Array> | null = null;
+  #writing = false;
   /** Settles with ffmpeg's exit status once its output is drained. */
   readonly ended: Promise<Deno.CommandStatus>;
   readonly firstFrame: Promise<void>;
@@ -32,7 +34,7 @@ export class Capture implements SupervisedCapture {
   constructor(
     program: string,
     args: string[],
-    stdin: "inherit" | "null",
+    stdin: "inherit" | "null" | "piped",
     onFrame: (jpeg: Uint8Array) => void,
   ) {
     this.#child = spawn(program, {
@@ -41,6 +43,7 @@ export class Capture implements SupervisedCapture {
       stdout: "piped",
       stderr: "piped",
     });
+    if (stdin === "piped") this.#stdin = this.#child.stdin.getWriter();
     this.#stderrDone = this.#drainStderr();
     let resolveFirst!: () => void;
     this.firstFrame = new Promise((resolve) => resolveFirst = resolve);
@@ -78,6 +81,10 @@ export class Capture implements SupervisedCapture {
     }
     const status = await this.#child.status;
     await this.#stderrDone;
+    // ffmpeg is gone: release its stdin pipe (stop() closes it itself).
+    const stdin = this.#stdin;
+    this.#stdin = null;
+    await stdin?.abort().catch(() => {});
     return status;
   }
 
@@ -97,9 +104,31 @@ export class Capture implements SupervisedCapture {
     if (this.#stderrTail.length > 20) this.#stderrTail.shift();
   }
 
+  /**
+   * Writes input to ffmpeg (started with `stdin: "piped"`), unless the
+   * last write is still in flight: then the input is dropped, so that a
+   * slow ffmpeg gets the newest frame rather than a queue of old ones.
+   *
+   * @returns Whether it was written.
+   */
+  feed(bytes: Uint8Array): boolean {
+    const stdin = this.#stdin;
+    if (stdin === null || this.#writing) return false;
+    this.#writing = true;
+    stdin.write(bytes).catch(() => {
+      // ffmpeg is gone: its exit status tells why.
+    }).finally(() => this.#writing = false);
+    return true;
+  }
+
   /** Ends ffmpeg and waits until its output is drained. */
   async stop(): Promise<void> {
+    const stdin = this.#stdin;
+    this.#stdin = null;
+    // Closing stdin lets ffmpeg finish; the signal ends it if it does not.
+    const closed = stdin?.close().catch(() => {});
     await endProcess(this.#child, this.ended);
+    await closed;
   }
 
   /** Sends ffmpeg a signal, if it still runs. */
@@ -129,10 +158,15 @@ export type CaptureState = "live" | "restarting" | "placeholder" | "idle";
  * fall back to the test pattern on this error, and on no other.
  */
 export class SourceOpenError extends CamwireError {
-  /** @param message `Cannot open <source>: <reason>`. */
-  constructor(message: string) {
+  /**
+   * @param message `Cannot open <source>: <reason>`.
+   * @param cause The capture's own failure, when it has one (a
+   * `V4l2Error` naming the failing call and errno).
+   */
+  constructor(message: string, cause?: Error) {
     super(message);
     this.name = "SourceOpenError";
+    if (cause !== undefined) this.cause = cause;
   }
 }
 
@@ -141,8 +175,8 @@ export class SourceOpenError extends CamwireError {
  * {@linkcode Capture}, so that tests can supervise a fake one.
  */
 export interface SupervisedCapture {
-  /** The ffmpeg process id. */
-  readonly pid: number;
+  /** The ffmpeg process id; none for a camera passed through. */
+  readonly pid: number | undefined;
   /** ffmpeg's last stderr line, for error messages. */
   readonly lastError: string;
   /** Resolves with the first frame. */
@@ -153,6 +187,12 @@ export interface SupervisedCapture {
   stop(): Promise<void>;
   /** Sends ffmpeg a signal (the supervisor sends `SIGKILL` on a stall). */
   kill(signal: Deno.Signal): void;
+  /** What it is, in log lines. @default {"ffmpeg"} */
+  readonly label?: string;
+  /** Why it failed, when it knows better than its last error line. */
+  readonly failure?: Error | undefined;
+  /** Frames it dropped as damaged (a camera's truncated frames). */
+  readonly framesDropped?: number;
 }
 
 /**
@@ -232,6 +272,8 @@ export class CaptureSupervisor {
   readonly #backoff = new Backoff();
   #stopped = false;
   #paused = false;
+  /** Frames dropped by captures that have ended. */
+  #dropped = 0;
   #stallTimer: ClockTimer;
   #restartTimer: ClockTimer;
   #noSignalTimer: ClockTimer;
@@ -250,6 +292,14 @@ export class CaptureSupervisor {
 
   get pid(): number | undefined {
     return this.#capture?.pid;
+  }
+
+  /**
+   * Frames the captures dropped as damaged, in total: a camera's
+   * truncated frames (for `/stats`).
+   */
+  get framesDropped(): number {
+    return this.#dropped + (this.#capture?.framesDropped ?? 0);
   }
 
   /** See {@linkcode CaptureState}. */
@@ -281,7 +331,10 @@ export class CaptureSupervisor {
     if (outcome !== "ok") {
       // Given up: this supervisor must not restart anything later.
       await this.stop();
-      throw new SourceOpenError(`Cannot open ${describe}: ${outcome}`);
+      throw new SourceOpenError(
+        `Cannot open ${describe}: ${outcome}`,
+        capture.failure,
+      );
     }
     const check = Math.min(this.#options.stallTimeoutMs / 4, 500);
     this.#stallTimer = this.#clock.setInterval(() => this.#checkStall(), check);
@@ -327,7 +380,9 @@ export class CaptureSupervisor {
       : this.#options.stallTimeoutMs;
     if (silentMs > limit) {
       this.#options.log(
-        `camwire: no frame from ffmpeg for ${seconds(silentMs)}; restarting it`,
+        `camwire: no frame from ${capture.label ?? "ffmpeg"} for ${
+          seconds(silentMs)
+        }; restarting it`,
       );
       this.#lastFrameAt = this.#clock.now(); // one kill per stall
       capture.kill("SIGKILL");
@@ -337,7 +392,11 @@ export class CaptureSupervisor {
   #onExit(capture: SupervisedCapture, status: Deno.CommandStatus): void {
     if (this.#stopped || capture !== this.#capture) return;
     this.#capture = null;
-    const why = `ffmpeg exited (${status.signal ?? `code ${status.code}`})` +
+    this.#dropped += capture.framesDropped ?? 0;
+    const why =
+      `${capture.label ?? "ffmpeg"} exited (${
+        status.signal ?? `code ${status.code}`
+      })` +
       (capture.lastError ? `: ${capture.lastError}` : "");
     if (this.#options.exitOnSourceEnd || this.#options.stdin === "inherit") {
       this.#stopTimers();
@@ -394,6 +453,7 @@ export class CaptureSupervisor {
     this.#backoff.reset();
     const capture = this.#capture;
     this.#capture = null; // so that its exit is not taken for a fault
+    this.#dropped += capture?.framesDropped ?? 0;
     await capture?.stop();
   }
 

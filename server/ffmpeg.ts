@@ -32,6 +32,19 @@ export interface CaptureOptions {
   /** Start a file source over when it ends. @default {true} */
   loop?: boolean;
   /**
+   * Linux camera: the mode to ask the camera for, from the same choice as
+   * the V4L2 backend (server/camera_mode.ts): ffmpeg's `-input_format`
+   * (`mjpeg`, `yuyv422`, …) and `-video_size` (`320x240`). Without them
+   * ffmpeg takes whatever mode the driver was last left in.
+   * @default {undefined}
+   */
+  cameraMode?: { inputFormat?: string; videoSize?: string } | undefined;
+  /**
+   * Stdin: raw frames of this pixel format and size (the camera's YUYV
+   * fed by the V4L2 backend) instead of MJPEG. @default {undefined}
+   */
+  rawInput?: { pixelFormat: string; width: number; height: number } | undefined;
+  /**
    * Local relay addresses (`udp://127.0.0.1:PORT`) that also get the
    * capture as H.264 in MPEG-TS, one per publish target. @default {[]}
    */
@@ -54,7 +67,8 @@ export function defaultDevice(os: Os): string {
 
 /**
  * Builds ffmpeg's arguments for one capture: input, scaling to the width,
- * MJPEG encoding, raw JPEGs back to back on stdout.
+ * MJPEG encoding, raw JPEGs back to back on stdout. The V4L2 backend's
+ * scale path is a `stdin` capture fed the camera's frames.
  *
  * Latency flags, each measured on the test chain: `-fflags nobuffer` and
  * `-flags low_delay` stop input buffering, a small probe starts fast,
@@ -75,6 +89,19 @@ export function defaultDevice(os: Os): string {
  *   "-f", "v4l2", "-framerate", "30", "-i", "/dev/video0",
  * ]);
  * ```
+ *
+ * @example Linux camera in the mode chosen for it
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const args = captureArgs({
+ *   kind: "camera", input: "/dev/video0", width: 320, fps: 30, quality: 5,
+ *   os: "linux", cameraMode: { inputFormat: "mjpeg", videoSize: "320x240" },
+ * });
+ * assert.deepEqual(args.slice(args.indexOf("-f"), args.indexOf("-i") + 2), [
+ *   "-f", "v4l2", "-input_format", "mjpeg", "-video_size", "320x240",
+ *   "-framerate", "30", "-i", "/dev/video0",
+ * ]);
+ * ```
  */
 export function captureArgs(options: CaptureOptions): string[] {
   const { kind, input, width, fps, quality, os } = options;
@@ -84,7 +111,11 @@ export function captureArgs(options: CaptureOptions): string[] {
   const smallProbe = words("-probesize 32 -analyzeduration 0");
   switch (kind) {
     case "camera":
-      args.push(...lowDelay, ...smallProbe, ...cameraInput(os, input, fps));
+      args.push(
+        ...lowDelay,
+        ...smallProbe,
+        ...cameraInput(os, input, fps, options.cameraMode),
+      );
       break;
     case "test":
       // -re: lavfi renders as fast as it can; read it at the frame rate.
@@ -102,9 +133,19 @@ export function captureArgs(options: CaptureOptions): string[] {
         args.push("-re", "-i", input);
       }
       break;
-    case "stdin":
-      args.push(...lowDelay, ...smallProbe, ...words("-f mjpeg -i pipe:0"));
+    case "stdin": {
+      args.push(...lowDelay, ...smallProbe);
+      const raw = options.rawInput;
+      if (raw === undefined) {
+        args.push(...words("-f mjpeg -i pipe:0"));
+      } else {
+        // Raw frames carry no size or rate: say them.
+        args.push(...words("-f rawvideo -pix_fmt"), raw.pixelFormat);
+        args.push("-video_size", `${raw.width}x${raw.height}`);
+        args.push(...words("-framerate"), String(fps), ...words("-i pipe:0"));
+      }
       break;
+    }
   }
   args.push(...words("-an -threads 1 -vf"), `scale=${width}:-2`);
   args.push(...words("-c:v mjpeg -q:v"), String(quality));
@@ -174,11 +215,19 @@ export function relayArgs(relay: string, url: string): string[] {
   ];
 }
 
-function cameraInput(os: Os, device: string, fps: number): string[] {
+function cameraInput(
+  os: Os,
+  device: string,
+  fps: number,
+  mode: CaptureOptions["cameraMode"],
+): string[] {
   const rate = ["-framerate", String(fps)];
   if (os === "windows") return ["-f", "dshow", ...rate, "-i", device];
   if (os === "darwin") return ["-f", "avfoundation", ...rate, "-i", device];
-  return ["-f", "v4l2", ...rate, "-i", device];
+  const chosen: string[] = [];
+  if (mode?.inputFormat) chosen.push("-input_format", mode.inputFormat);
+  if (mode?.videoSize) chosen.push("-video_size", mode.videoSize);
+  return ["-f", "v4l2", ...chosen, ...rate, "-i", device];
 }
 
 export function isUrl(input: string): boolean {

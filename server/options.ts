@@ -28,8 +28,23 @@ export interface ServerOptions {
   width?: number;
   /** Frames per second. @default {30} */
   fps?: number;
-  /** MJPEG quality 2–31. @default {5} */
+  /**
+   * MJPEG quality 2–31 of what ffmpeg encodes. A camera's JPEGs passed
+   * through are not re-compressed: the camera's quality control is set
+   * instead, where it has one. @default {5}
+   */
   quality?: number;
+  /**
+   * Who reads the camera (Linux): `v4l2` through FFI, `ffmpeg`, or `auto`
+   * (V4L2 when the device is a V4L2 capture device, falling back to ffmpeg
+   * when the driver rejects a call). Elsewhere always ffmpeg.
+   * @default {"auto"}
+   */
+  capture?: "auto" | "v4l2" | "ffmpeg";
+  /** The camera's pixel format to use (`mjpeg`, `yuyv`, …). @default {undefined} */
+  inputFormat?: string | undefined;
+  /** The camera's frame size to use. @default {undefined} */
+  inputSize?: { width: number; height: number } | undefined;
   /** Opens an ffplay window showing the frames being sent. @default {false} */
   preview?: boolean;
   /** Restart ffmpeg when no frame came for this long, in ms. @default {3000} */
@@ -120,6 +135,9 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     width: 320,
     fps: 30,
     quality: 5,
+    capture: "auto" as const,
+    inputFormat: undefined,
+    inputSize: undefined,
     preview: false,
     stallTimeoutMs: 3000,
     clientTimeoutMs: 10_000,

@@ -68,6 +68,8 @@ export interface ServerStats {
   viewers: { tcp: number; http: number; pickle?: number };
   framesSent: number;
   framesSkipped: number;
+  /** Camera frames dropped as truncated or damaged (V4L2 passthrough). */
+  framesDropped: number;
   kbitPerSecondOut: number;
 }
 
@@ -279,6 +281,7 @@ export class Server implements CamwireServer {
       viewers: this.#viewersByKind(),
       framesSent: totals.sent,
       framesSkipped: totals.skipped,
+      framesDropped: supervisor.framesDropped,
       kbitPerSecondOut: this.#rates.kbitOut,
     };
   }

@@ -1,0 +1,315 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * The emulated camera for tests (and benches): builds testing/fake_camera.c
+ * and testing/v4l2_abi.c with gcc into a temporary directory once per
+ * process, makes the JPEG frames a fake camera serves (ffmpeg's testsrc2,
+ * encoded with the standard Huffman tables as UVC cameras do), and writes
+ * fake camera device files. A fake stands in here because nothing real
+ * can run: there is no V4L2 in this kernel and no camera on these
+ * machines. See testing/fake_camera.c for what it emulates.
+ *
+ * ```ts ignore
+ * const cam = await FakeCameras.create();
+ * const device = await cam.device({ modes: [{ fourcc: "MJPG", width: 320, height: 240, fps: 30 }] });
+ * // CAMWIRE_LIBC=cam.library deno run -A server.ts --device <device>
+ * ```
+ *
+ * @module
+ */
+
+import { type Libc, SYMBOLS } from "../server/libc.ts";
+
+const HERE = new URL(".", import.meta.url).pathname;
+
+let buildDir: Promise<string> | undefined;
+
+/** A directory for this process's builds, removed when it exits. */
+function scratch(): Promise<string> {
+  buildDir ??= Deno.makeTempDir({ prefix: "camwire-fake-camera-" }).then(
+    (dir) => {
+      globalThis.addEventListener("unload", () => {
+        try {
+          Deno.removeSync(dir, { recursive: true });
+        } catch {
+          // Gone already.
+        }
+      });
+      return dir;
+    },
+  );
+  return buildDir;
+}
+
+const built = new Map<string, Promise<string>>();
+
+/** Runs gcc; throws with its output when it fails. */
+async function gcc(args: string[]): Promise<void> {
+  const { code, stderr } = await new Deno.Command("gcc", {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(
+      `gcc ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr)}`,
+    );
+  }
+}
+
+/**
+ * Builds `testing/fake_camera.c` as a shared library, once per process.
+ *
+ * @returns Its path: give it as `CAMWIRE_LIBC`, or to `Deno.dlopen`.
+ */
+export function buildFakeCamera(): Promise<string> {
+  return once("fake_camera.so", async (out) => {
+    await gcc([
+      ...["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out],
+      HERE + "fake_camera.c",
+      "-ldl",
+      "-lpthread",
+    ]);
+  });
+}
+
+/**
+ * Builds `testing/v4l2_abi.c`, once per process.
+ *
+ * @returns The program's path; it prints the ABI as JSON.
+ */
+export function buildAbiProbe(): Promise<string> {
+  return once("v4l2_abi", async (out) => {
+    await gcc(["-Wall", "-Werror", "-o", out, HERE + "v4l2_abi.c"]);
+  });
+}
+
+function once(
+  name: string,
+  build: (out: string) => Promise<void>,
+): Promise<string> {
+  let result = built.get(name);
+  if (result === undefined) {
+    result = scratch().then(async (dir) => {
+      const out = `${dir}/${name}`;
+      await build(out);
+      return out;
+    });
+    built.set(name, result);
+  }
+  return result;
+}
+
+/** One mode a fake camera offers. */
+export interface FakeMode {
+  fourcc: "MJPG" | "YUYV";
+  width: number;
+  height: number;
+  fps: number;
+  /**
+   * MJPG: where its JPEGs come from (u32 LE length + JPEG records; a FIFO
+   * is read live). @default {frames made with ffmpeg at this size}
+   */
+  frames?: string;
+}
+
+/** How a fake camera behaves (see testing/fake_camera.c). */
+export interface FakeCameraConfig {
+  card?: string;
+  modes: FakeMode[];
+  /** JPEGs lose their Huffman tables. */
+  stripDht?: boolean;
+  /** Every Nth frame is cut short. */
+  truncateEvery?: number;
+  /** open() fails with this errno (16: EBUSY, 13: EACCES). */
+  openErrno?: number;
+  /** After N frames: POLLERR and ENODEV (unplugged). */
+  unplugAfter?: number;
+  /** After N frames: never another one (stall). */
+  stallAfter?: number;
+  /** This ioctl request fails with this errno. */
+  failIoctl?: [request: number, errno: number];
+  /** Print every call on the fake to stderr. */
+  trace?: boolean;
+}
+
+/** errno values for {@linkcode FakeCameraConfig}. */
+export const EBUSY = 16;
+export const EACCES = 13;
+
+/**
+ * Fake cameras in one temporary directory: their device files and frames.
+ * Dispose of it (`await using`) to remove them.
+ */
+export class FakeCameras implements AsyncDisposable {
+  /** The built emulated camera library (give as `CAMWIRE_LIBC`). */
+  readonly library: string;
+  readonly dir: string;
+  #count = 0;
+  #frames = new Map<string, Promise<string>>();
+
+  private constructor(library: string, dir: string) {
+    this.library = library;
+    this.dir = dir;
+  }
+
+  /** Builds the library (once per process) and makes a directory. */
+  static async create(): Promise<FakeCameras> {
+    const library = await buildFakeCamera();
+    const dir = await Deno.makeTempDir({ prefix: "camwire-cameras-" });
+    return new FakeCameras(library, dir);
+  }
+
+  /**
+   * Writes a fake camera's device file.
+   *
+   * @returns Its path (`<dir>/videoN`), to pass as `--device`.
+   */
+  async device(config: FakeCameraConfig): Promise<string> {
+    const lines = ["camwire-fake-camera"];
+    if (config.card) lines.push(`card=${config.card}`);
+    for (const m of config.modes) {
+      const frames = m.fourcc === "MJPG"
+        ? m.frames ?? await this.frames(m.width, m.height)
+        : "";
+      lines.push(`mode=${m.fourcc} ${m.width}x${m.height} ${m.fps} ${frames}`);
+    }
+    if (config.stripDht) lines.push("strip_dht=1");
+    if (config.truncateEvery) {
+      lines.push(`truncate_every=${config.truncateEvery}`);
+    }
+    if (config.openErrno) lines.push(`open_errno=${config.openErrno}`);
+    if (config.unplugAfter) lines.push(`unplug_after=${config.unplugAfter}`);
+    if (config.stallAfter) lines.push(`stall_after=${config.stallAfter}`);
+    if (config.failIoctl) {
+      lines.push(`fail_ioctl=${config.failIoctl.join(" ")}`);
+    }
+    if (config.trace) lines.push("trace=1");
+    const path = `${this.dir}/video${this.#count++}`;
+    await Deno.writeTextFile(path, lines.join("\n") + "\n");
+    return path;
+  }
+
+  /**
+   * 30 frames of ffmpeg's testsrc2 at this size, encoded at -q:v 5 with
+   * the standard Huffman tables, as records (made once per size).
+   *
+   * @returns The records file.
+   */
+  frames(width: number, height: number): Promise<string> {
+    const key = `${width}x${height}`;
+    let file = this.#frames.get(key);
+    if (file === undefined) {
+      file = makeFrameRecords(
+        `testsrc2=size=${key}:rate=30`,
+        30,
+        `${this.dir}/frames-${key}.bin`,
+      );
+      this.#frames.set(key, file);
+    }
+    return file;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Encodes `count` frames of an ffmpeg lavfi source as JPEGs with the
+ * standard Huffman tables and writes them as fake-camera records.
+ *
+ * @returns `out`.
+ */
+export async function makeFrameRecords(
+  lavfi: string,
+  count: number,
+  out: string,
+): Promise<string> {
+  const { code, stdout, stderr } = await new Deno.Command("ffmpeg", {
+    args: [
+      ...["-hide_banner", "-loglevel", "error", "-nostdin"],
+      ...["-f", "lavfi", "-i", lavfi, "-frames:v", String(count)],
+      ...["-c:v", "mjpeg", "-huffman", "default", "-q:v", "5"],
+      ...["-f", "mjpeg", "pipe:1"],
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`ffmpeg failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  await Deno.writeFile(out, toRecords(splitJpegs(stdout)));
+  return out;
+}
+
+/** Cuts ffmpeg's MJPEG output at each EOI (its JPEGs hold no FF D9 inside). */
+export function splitJpegs(bytes: Uint8Array): Uint8Array[] {
+  const jpegs: Uint8Array[] = [];
+  let start = 0;
+  for (let i = 0; i + 1 < bytes.length; i++) {
+    if (bytes[i] === 0xff && bytes[i + 1] === 0xd9) {
+      jpegs.push(bytes.subarray(start, i + 2));
+      start = i + 2;
+    }
+  }
+  return jpegs;
+}
+
+/** JPEGs as records: u32 little-endian length, then the bytes. */
+export function toRecords(jpegs: Uint8Array[]): Uint8Array {
+  const total = jpegs.reduce((n, j) => n + 4 + j.length, 0);
+  const out = new Uint8Array(total);
+  const view = new DataView(out.buffer);
+  let at = 0;
+  for (const jpeg of jpegs) {
+    view.setUint32(at, jpeg.length, true);
+    out.set(jpeg, at + 4);
+    at += 4 + jpeg.length;
+  }
+  return out;
+}
+
+/** The JPEGs of records made by {@linkcode toRecords}. */
+export function fromRecords(records: Uint8Array): Uint8Array[] {
+  const view = new DataView(records.buffer, records.byteOffset);
+  const jpegs: Uint8Array[] = [];
+  for (let at = 0; at + 4 <= records.length;) {
+    const length = view.getUint32(at, true);
+    jpegs.push(records.subarray(at + 4, at + 4 + length));
+    at += 4 + length;
+  }
+  return jpegs;
+}
+
+/**
+ * What the process holds of fake cameras now: fds pointing at one, and
+ * mappings of one's buffers (from /proc/self/fd and /proc/self/maps).
+ */
+export function fakeCameraHoldings(
+  pid: number | "self" = "self",
+): { fds: number; mappings: number } {
+  let fds = 0;
+  for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+      if (target.includes("/memfd:camwire-fake-camera")) fds++;
+    } catch {
+      // Closed meanwhile (the directory's own fd).
+    }
+  }
+  const maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
+  const mappings = maps.split("\n")
+    .filter((line) => line.includes("/memfd:camwire-fake-camera")).length;
+  return { fds, mappings };
+}
+
+/**
+ * Opens the emulated camera library as camwire's libc binding, for a test
+ * in this process (`using lib = openFakeLibc(cameras.library)`).
+ */
+export function openFakeLibc(library: string): Libc & Disposable {
+  const lib = Deno.dlopen(library, SYMBOLS);
+  return Object.assign(lib, { [Symbol.dispose]: () => lib.close() });
+}
