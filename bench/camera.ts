@@ -1,0 +1,232 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * Camera bench: what the V4L2 passthrough saves against `--capture
+ * ffmpeg` re-encoding the same camera's frames. The camera is the
+ * emulated one (testing/fake_camera.c: there is no camera or V4L2 here),
+ * serving 320×240 MJPEG at 30 fps; camwire opens it through FFI
+ * (CAMWIRE_LIBC), and for `--capture ffmpeg` ffmpeg opens the same
+ * emulated camera through LD_PRELOAD (an `ffmpeg` wrapper first on PATH).
+ * Hand-run, Linux only, 127.0.0.1 only; needs gcc and ffmpeg.
+ *
+ * ```sh
+ * deno run -A bench/camera.ts [--n 100,1000] [--seconds 10]
+ * ```
+ *
+ * For each N and each capture, in one run: start the server, connect N
+ * viewers (`fanout_load.ts` processes), warm up 3 s, then measure: CPU of
+ * the server and all its children (ffmpeg) per captured frame (frames in,
+ * from `/stats`), the server alone, capture stamp to arrival p50/p99 (the
+ * stamp is put on when the server gets the frame: it does not include
+ * ffmpeg's re-encoding, which `display_latency.ts` measures on screen),
+ * and the per-viewer fps. Ratios are of the two captures in the same run.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  cleanupAll,
+  cpuSeconds,
+  delay,
+  fmt,
+  LoadFleet,
+  markdownTable,
+  quantile,
+  ROOT,
+  type ServerHandle,
+  startServer,
+} from "./bench_util.ts";
+import { FakeCameras } from "../testing/fake_camera.ts";
+
+const WARMUP_S = 3;
+
+type Capture = "passthrough" | "ffmpeg";
+
+interface Row {
+  capture: Capture;
+  n: number;
+  connected: number;
+  medianFps: number;
+  framesIn: number;
+  usPerFrameAll: number;
+  usPerFrameServer: number;
+  cpuPct: number;
+  p50: number;
+  p99: number;
+}
+
+async function framesIn(server: ServerHandle): Promise<number> {
+  const line = server.linesMatching(
+    /web page on http:\/\/127\.0\.0\.1:\d+/,
+  )[0]!;
+  const port = /:(\d+)\/$/.exec(line)![1];
+  const response = await fetch(`http://127.0.0.1:${port}/stats`);
+  return (await response.json()).framesIn;
+}
+
+/** CPU seconds of the server and every live child it has. */
+function treeCpu(server: ServerHandle): { all: number; server: number } {
+  const own = cpuSeconds(server.pid);
+  let all = own;
+  for (const pid of childrenOf(server.pid)) {
+    try {
+      all += cpuSeconds(pid);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return { all, server: own };
+}
+
+function childrenOf(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === parent) pids.push(Number(entry.name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+async function measure(
+  capture: Capture,
+  device: string,
+  n: number,
+  seconds: number,
+): Promise<Row> {
+  const server = await startServer(ROOT + "server.ts", [
+    ...[
+      "--device",
+      device,
+      "--capture",
+      capture === "ffmpeg" ? "ffmpeg" : "v4l2",
+    ],
+    ...["--host", "127.0.0.1", "--port", "0", "--http-port", "0"],
+    ...["--max-clients", "5000"],
+  ]);
+  try {
+    await delay(500);
+    const { fleet, connected } = await LoadFleet.start(server.port, n);
+    try {
+      await delay(WARMUP_S * 1000);
+      const c0 = treeCpu(server);
+      const f0 = await framesIn(server);
+      const t0 = performance.now();
+      await fleet.startWindow();
+      await delay(seconds * 1000);
+      const r = await fleet.endWindow();
+      const wall = (performance.now() - t0) / 1000;
+      const c1 = treeCpu(server);
+      const frames = await framesIn(server) - f0;
+      return {
+        capture,
+        n,
+        connected,
+        medianFps: quantile(r.fps, 0.5),
+        framesIn: frames,
+        usPerFrameAll: (c1.all - c0.all) * 1e6 / frames,
+        usPerFrameServer: (c1.server - c0.server) * 1e6 / frames,
+        cpuPct: 100 * (c1.all - c0.all) / wall,
+        p50: r.latency.quantile(0.5),
+        p99: r.latency.quantile(0.99),
+      };
+    } finally {
+      await fleet.stop();
+    }
+  } finally {
+    await server.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      n: { type: "string", default: "100,1000" },
+      seconds: { type: "string", default: "10" },
+    },
+  });
+  const ns = values.n.split(",").map(Number);
+  const seconds = Number(values.seconds);
+  if (ns.some((n) => !Number.isInteger(n) || n < 1 || n > 3000)) {
+    console.error("--n must be a comma-separated list of 1..3000");
+    Deno.exit(2);
+  }
+  if (!(seconds >= 1 && seconds <= 60)) {
+    console.error("--seconds must be in [1, 60]");
+    Deno.exit(2);
+  }
+  await using cameras = await FakeCameras.create();
+  const device = await cameras.device({
+    card: "Emulated 320x240 MJPEG camera",
+    modes: [{ fourcc: "MJPG", width: 320, height: 240, fps: 30 }],
+  });
+  // Children inherit these: camwire's FFI opens the emulated camera, and
+  // the `ffmpeg` on PATH is a wrapper that preloads it into ffmpeg.
+  const bin = `${cameras.dir}/bin`;
+  await Deno.mkdir(bin);
+  const real = new TextDecoder().decode(
+    (await new Deno.Command("sh", {
+      args: ["-c", "command -v ffmpeg"],
+      stdout: "piped",
+    }).output()).stdout,
+  ).trim();
+  await Deno.writeTextFile(
+    `${bin}/ffmpeg`,
+    `#!/bin/sh\nLD_PRELOAD=${cameras.library} exec ${real} "$@"\n`,
+    { mode: 0o755 },
+  );
+  Deno.env.set("CAMWIRE_LIBC", cameras.library);
+  Deno.env.set("PATH", `${bin}:${Deno.env.get("PATH")}`);
+
+  const rows: Row[] = [];
+  try {
+    for (const n of ns) {
+      for (const capture of ["passthrough", "ffmpeg"] as const) {
+        console.error(`bench: ${capture}, ${n} viewers, ${seconds} s`);
+        rows.push(await measure(capture, device, n, seconds));
+      }
+    }
+  } finally {
+    await cleanupAll();
+  }
+  console.log(markdownTable(
+    [
+      "capture",
+      "viewers",
+      "fps (median)",
+      "CPU µs/captured frame, all",
+      "server alone",
+      "CPU %",
+      "stamp→arrival p50 / p99",
+    ],
+    rows.map((r) => [
+      r.capture === "ffmpeg" ? "--capture ffmpeg" : "V4L2 passthrough",
+      `${r.connected}/${r.n}`,
+      fmt(r.medianFps),
+      fmt(r.usPerFrameAll, 0),
+      fmt(r.usPerFrameServer, 0),
+      fmt(r.cpuPct),
+      `${fmt(r.p50)} / ${fmt(r.p99)} ms`,
+    ]),
+  ));
+  console.log();
+  for (const n of ns) {
+    const pass = rows.find((r) => r.n === n && r.capture === "passthrough")!;
+    const ff = rows.find((r) => r.n === n && r.capture === "ffmpeg")!;
+    console.log(
+      `${n} viewers: --capture ffmpeg costs ${
+        fmt(ff.usPerFrameAll / pass.usPerFrameAll, 2)
+      }x the CPU per captured frame of passthrough (${
+        fmt(ff.usPerFrameAll - pass.usPerFrameAll, 0)
+      } µs more)`,
+    );
+  }
+}
+
+if (import.meta.main) await main();
