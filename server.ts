@@ -387,6 +387,9 @@ FAULTS:
                           restarting it (default off)
   --client-timeout <S>    Drop a viewer whose frame is not sent after S seconds (default 10)
   --max-clients <N>       Close connections beyond N at once (default 1000)
+  --max-clients-per-ip <N>
+                          Close connections beyond N at once from one address
+                          (default 100; 0: no limit)
   --send-queue <BYTES>    Most bytes the kernel may hold unsent per viewer, so a slow
                           viewer gets fresh frames, not seconds-old ones (default
                           ${DEFAULT_SEND_QUEUE}; Linux only; elsewhere and with 0, up to 4 MB)
@@ -424,6 +427,7 @@ interface Flags extends CameraFlags {
   exitOnSourceEnd: boolean;
   clientTimeoutMs: number;
   maxClients: number;
+  maxClientsPerIp: number;
   sendQueue: number;
   token: string | undefined;
   cert: string | undefined;
@@ -466,6 +470,7 @@ export function parseServerFlags(
     "exit-on-source-end": { type: "boolean", default: false },
     "client-timeout": { type: "string", default: "10" },
     "max-clients": { type: "string", default: "1000" },
+    "max-clients-per-ip": { type: "string", default: "100" },
     "send-queue": { type: "string", default: String(DEFAULT_SEND_QUEUE) },
     token: { type: "string" },
     cert: { type: "string" },
@@ -543,6 +548,11 @@ export function parseServerFlags(
       3600,
     ]),
     maxClients: intFlag("max-clients", values["max-clients"], [1, 1_000_000]),
+    maxClientsPerIp: intFlag(
+      "max-clients-per-ip",
+      values["max-clients-per-ip"],
+      [0, 1_000_000],
+    ),
     sendQueue: intFlag("send-queue", values["send-queue"], [0, 1 << 30]),
     token,
     cert: values.cert,

@@ -53,6 +53,11 @@ export interface ServerOptions {
   clientTimeoutMs?: number;
   /** Most viewers at once; more are closed on arrival. @default {1000} */
   maxClients?: number;
+  /**
+   * Most connections at once from one address (0: no limit), so that one
+   * host cannot take every slot. @default {100}
+   */
+  maxClientsPerIp?: number;
   /** End the server when the source ends, instead of restarting it. @default {false} */
   exitOnSourceEnd?: boolean;
   /**
@@ -142,6 +147,7 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     stallTimeoutMs: 3000,
     clientTimeoutMs: 10_000,
     maxClients: 1000,
+    maxClientsPerIp: 100,
     exitOnSourceEnd: false,
     sendQueue: DEFAULT_SEND_QUEUE,
     directSend: true,
