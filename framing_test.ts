@@ -188,6 +188,74 @@ Deno.test("Deframer.finish() reports a stream cut mid-frame", async (t) => {
   });
 });
 
+Deno.test("Deframer copies the part of a frame it keeps: a tiny read does not pin its buffer", () => {
+  const jpeg = realisticJpeg(7, 2000);
+  const wire = encodeFrame(jpeg);
+  const deframer = new Deframer();
+  // Each piece is one byte of its own 64 KiB read buffer, as a peer that
+  // sends a byte per packet makes them; the reader then reuses the buffer.
+  const frames: Uint8Array[] = [];
+  for (let i = 0; i < wire.length; i++) {
+    const buffer = new Uint8Array(64 * 1024);
+    buffer[100] = wire[i]!;
+    frames.push(...deframer.push(buffer.subarray(100, 101)));
+    buffer.fill(0xaa); // a view kept of it would now read 0xaa
+  }
+  assert.equal(frames.length, 1);
+  assert.deepEqual(frames[0], jpeg);
+});
+
+Deno.test("Deframer holds no more than the frame it collects, whatever the header claims", () => {
+  const deframer = new Deframer({ maxFrameSize: 16 * 1024 * 1024 });
+  deframer.push(encodeHeader(16 * 1024 * 1024));
+  deframer.push(new Uint8Array([0xff, 0xd8, 1]));
+  for (let i = 0; i < 1000; i++) deframer.push(new Uint8Array([i & 0x7f]));
+  assert.equal(deframer.buffered, 1003);
+});
+
+Deno.test("Deframer hands over the whole frames before a broken one, then fails", () => {
+  const good = realisticJpeg(1);
+  const bad = new Uint8Array([1, 2, 3, 4]);
+  const deframer = new Deframer();
+  const chunk = concatBytes([
+    encodeFrame(good),
+    encodeFrame(good),
+    encodeFrame(bad),
+  ]);
+  assert.deepEqual(deframer.push(chunk), [good, good]);
+  assert.throws(() => deframer.push(new Uint8Array(0)), FramingError);
+  assert.throws(() => deframer.finish(), FramingError);
+});
+
+Deno.test("JpegSplitter keeps every restart marker RST0-RST7 inside entropy data", () => {
+  // 600 bytes of entropy data carry a restart marker every 64 bytes: RST0
+  // to RST7 and round again.
+  const jpegs = [realisticJpeg(3, 600), realisticJpeg(4, 600)];
+  for (let rst = 0xd0; rst <= 0xd7; rst++) {
+    assert.ok(
+      hasMarker(jpegs[0]!, rst),
+      `no RST${rst - 0xd0} in the test JPEG`,
+    );
+  }
+  const stream = concatBytes(jpegs);
+  for (const size of [1, 7, 64, stream.length]) {
+    const splitter = new JpegSplitter();
+    const frames: Uint8Array[] = [];
+    for (let i = 0; i < stream.length; i += size) {
+      frames.push(...splitter.push(stream.slice(i, i + size)));
+    }
+    assert.deepEqual(frames, jpegs, `in chunks of ${size}`);
+  }
+});
+
+/** Whether FF `code` stands in the bytes. */
+function hasMarker(bytes: Uint8Array, code: number): boolean {
+  for (let i = 0; i + 1 < bytes.length; i++) {
+    if (bytes[i] === 0xff && bytes[i + 1] === code) return true;
+  }
+  return false;
+}
+
 Deno.test("JpegSplitter cuts back-to-back JPEGs", () => {
   const jpegs = [realisticJpeg(1), realisticJpeg(2), realisticJpeg(3)];
   const splitter = new JpegSplitter();
