@@ -5,7 +5,7 @@
  * it, through the whole camwire chain, and what each latency flag adds.
  *
  * ```sh
- * deno run -A bench/display_latency.ts [--seconds 10] [--interval 100]
+ * deno run -A bench/display_latency.ts [--seconds 10] [--interval 100] [--only 1,5a,5b]
  * ```
  *
  * Needs Linux with ffmpeg/ffplay, Xvfb, xwd and xdotool. It starts its own
@@ -32,6 +32,12 @@
  * stdin arguments, between the camera and the server: 4a with them as they
  * are (the control), 4b without `-threads 1` and `-flush_packets 1`.
  *
+ * Variants 5 replace the camera by the emulated V4L2 camera of the tests
+ * (testing/fake_camera.c), fed live through a FIFO with the same painted
+ * frames encoded at 320×240: 5a passes the camera's JPEGs through
+ * (`--capture v4l2`, no ffmpeg at all), 5b reads the same camera with
+ * `--capture ffmpeg`, which decodes and re-encodes every frame.
+ *
  * @module
  */
 
@@ -39,6 +45,8 @@ import { parseArgs } from "node:util";
 import { captureArgs } from "../server/ffmpeg.ts";
 import { ffplayArgs } from "../common/ffplay.ts";
 import { linesOf } from "../common/child.ts";
+import { JpegSplitter } from "../framing.ts";
+import { FakeCameras } from "../testing/fake_camera.ts";
 import {
   cleanupAll,
   delay,
@@ -57,6 +65,7 @@ const { values } = parseArgs({
     seconds: { type: "string", default: "10" },
     interval: { type: "string", default: "100" },
     settle: { type: "string", default: "1" },
+    only: { type: "string" },
   },
 });
 const SAMPLE_MS = Number(values.seconds) * 1000;
@@ -205,11 +214,15 @@ function spawn(
   name: string,
   cmd: string,
   args: string[],
-  io: { stdin?: "piped" | "null"; stdout?: "piped" | "null" } = {},
+  io: {
+    stdin?: "piped" | "null";
+    stdout?: "piped" | "null";
+    env?: Record<string, string>;
+  } = {},
 ): Proc {
   const child = new Deno.Command(cmd, {
     args,
-    env: display === "" ? {} : { DISPLAY: display },
+    env: { ...(display === "" ? {} : { DISPLAY: display }), ...io.env },
     stdin: io.stdin ?? "null",
     stdout: io.stdout ?? "null",
     stderr: "piped",
@@ -348,6 +361,8 @@ interface Variant {
   stage?: string[];
   /** ffplay's flags (the title added); absent: client.ts's own window. */
   ffplay?: (title: string) => string[];
+  /** The emulated V4L2 camera instead of the ffmpeg one (variants 5). */
+  capture?: "v4l2" | "ffmpeg";
 }
 
 const stageArgs = captureArgs({
@@ -388,6 +403,14 @@ const VARIANTS: Variant[] = [
       "-flush_packets",
       "1",
     ]),
+  },
+  {
+    name: "5a. emulated V4L2 camera, 320×240 MJPEG passed through",
+    capture: "v4l2",
+  },
+  {
+    name: "5b. the same camera, --capture ffmpeg (re-encoded)",
+    capture: "ffmpeg",
   },
 ];
 
@@ -438,31 +461,65 @@ async function measure(variant: Variant): Promise<Result> {
   const procs: Proc[] = [];
   const add = (proc: Proc) => (procs.push(proc), proc);
   let painter: { stop(): Promise<void> } | undefined;
+  let cameras: FakeCameras | undefined;
   try {
-    const camera = add(
-      spawn("camera ffmpeg", "ffmpeg", CAMERA_ARGS, {
-        stdin: "piped",
-        stdout: "piped",
-      }),
-    );
-    let feed = camera;
-    if (variant.stage) {
-      const stage = add(
-        spawn("stage ffmpeg", "ffmpeg", variant.stage, {
+    let server: Proc;
+    if (variant.capture === undefined) {
+      const camera = add(
+        spawn("camera ffmpeg", "ffmpeg", CAMERA_ARGS, {
           stdin: "piped",
           stdout: "piped",
         }),
       );
-      pipe(feed, stage);
-      feed = stage;
+      let feed = camera;
+      if (variant.stage) {
+        const stage = add(
+          spawn("stage ffmpeg", "ffmpeg", variant.stage, {
+            stdin: "piped",
+            stdout: "piped",
+          }),
+        );
+        pipe(feed, stage);
+        feed = stage;
+      }
+      server = add(
+        deno("server", "server.ts", [
+          ...words("--source - --host 127.0.0.1 --port 0"),
+        ], { stdin: "piped" }),
+      );
+      pipe(feed, server);
+      painter = startPainter(camera);
+    } else {
+      cameras = await FakeCameras.create();
+      const camera = add(
+        spawn("camera ffmpeg", "ffmpeg", EMULATED_CAMERA_ARGS, {
+          stdin: "piped",
+          stdout: "piped",
+        }),
+      );
+      const fifo = `${cameras.dir}/live`;
+      await run("mkfifo", [fifo]);
+      const device = await cameras.device({
+        card: "painted clock",
+        modes: [{
+          fourcc: "MJPG",
+          width: 320,
+          height: 240,
+          fps: FPS,
+          frames: fifo,
+        }],
+      });
+      server = add(
+        deno("server", "server.ts", [
+          ...words("--source camera --host 127.0.0.1 --port 0 --capture"),
+          variant.capture,
+          "--device",
+          device,
+        ], { env: await emulatedCameraEnv(cameras, variant.capture) }),
+      );
+      feedCamera(camera, fifo);
+      painter = startPainter(camera);
     }
-    const server = add(
-      deno("server", "server.ts", [
-        ...words("--source - --host 127.0.0.1 --port 0"),
-      ], { stdin: "piped" }),
-    );
-    pipe(feed, server);
-    painter = startPainter(camera);
     const ready = await waitForLine(
       server,
       /streaming on tcp:\/\/127\.0\.0\.1:(\d+)/,
@@ -538,12 +595,75 @@ async function measure(variant: Variant): Promise<Result> {
       if (proc.name === "camera ffmpeg") await painter?.stop();
       await proc.stop();
     }
+    await cameras?.[Symbol.asyncDispose]();
   }
+}
+
+/** The emulated camera's encoder: painted frames as 320×240 MJPEG. */
+const EMULATED_CAMERA_ARGS = [
+  ...words("-hide_banner -loglevel error -f rawvideo -pix_fmt gray"),
+  ...words(`-s ${WIDTH}x${HEIGHT} -r ${FPS} -i pipe:0 -an -threads 1`),
+  ...words("-vf scale=320:240 -c:v mjpeg -q:v 3 -f mjpeg -flush_packets 1"),
+  "pipe:1",
+];
+
+/**
+ * Where the emulated camera is loaded: in place of libc for camwire's own
+ * V4L2 code, and into ffmpeg (through a wrapper first on PATH) for
+ * `--capture ffmpeg`.
+ */
+async function emulatedCameraEnv(
+  cameras: FakeCameras,
+  capture: "v4l2" | "ffmpeg",
+): Promise<Record<string, string>> {
+  if (capture === "v4l2") return { CAMWIRE_LIBC: cameras.library };
+  const bin = `${cameras.dir}/bin`;
+  await Deno.mkdir(bin);
+  const ffmpeg = (await run("sh", ["-c", "command -v ffmpeg"])).stdout;
+  await Deno.writeTextFile(
+    `${bin}/ffmpeg`,
+    `#!/bin/sh\nLD_PRELOAD=${cameras.library} exec ${
+      new TextDecoder().decode(ffmpeg).trim()
+    } "$@"\n`,
+    { mode: 0o755 },
+  );
+  return { PATH: `${bin}:${Deno.env.get("PATH")}` };
+}
+
+/**
+ * The camera encoder's JPEGs into the emulated camera's FIFO, as records
+ * (u32 little-endian length + JPEG), one per frame as it comes.
+ */
+function feedCamera(camera: Proc, fifo: string): void {
+  (async () => {
+    // Opening a FIFO for writing waits for its reader: the camera opened.
+    const out = await Deno.open(fifo, { write: true });
+    try {
+      const splitter = new JpegSplitter();
+      for await (const chunk of camera.child.stdout) {
+        for (const jpeg of splitter.push(chunk)) {
+          const record = new Uint8Array(4 + jpeg.length);
+          new DataView(record.buffer).setUint32(0, jpeg.length, true);
+          record.set(jpeg, 4);
+          let n = 0;
+          while (n < record.length) n += await out.write(record.subarray(n));
+        }
+      }
+    } finally {
+      out.close();
+    }
+  })().catch(() => {}); // the camera or the server went away: the end
 }
 
 // ------------------------------------------------------------------- main
 
-const LIMIT_MS = VARIANTS.length * (SETTLE_MS + SAMPLE_MS + 60_000);
+/** `--only 1,5a`: the variants whose names start with those labels. */
+const CHOSEN = values.only === undefined
+  ? VARIANTS
+  : VARIANTS.filter((v) =>
+    values.only!.split(",").some((label) => v.name.startsWith(`${label}. `))
+  );
+const LIMIT_MS = CHOSEN.length * (SETTLE_MS + SAMPLE_MS + 60_000);
 const watchdog = setTimeout(async () => {
   console.error(`display_latency: gave up after ${LIMIT_MS / 1000} s`);
   await cleanupAll();
@@ -558,7 +678,7 @@ try {
   const xvfb = await startXvfb();
   try {
     console.error(`display_latency: Xvfb on ${display}`);
-    for (const variant of VARIANTS) {
+    for (const variant of CHOSEN) {
       console.error(`display_latency: ${variant.name}`);
       const r = await measure(variant);
       const ms = (q: number) => fmt(quantile(r.ages, q), 0);
