@@ -20,24 +20,17 @@
 import { networkInterfaces } from "node:os";
 import { jpegSize } from "./framing.ts";
 import {
-  intFlag,
+  CamwireError,
   message,
   onStopSignal,
-  parseFlags,
   readCommandLine,
   readPem,
-  secondsFlag,
-  tokenFlag,
-  UsageError,
 } from "./common/cli.ts";
-import {
-  captureArgs,
-  defaultDevice,
-  describeSource,
-  publishFormat,
-} from "./server/ffmpeg.ts";
+import { hasDisplay } from "./common/ffplay.ts";
+import { captureArgs, describeSource } from "./server/ffmpeg.ts";
 import {
   CaptureSupervisor,
+  checkOverlay,
   firstDshowDevice,
   makePlaceholder,
   resolveSource,
@@ -46,18 +39,19 @@ import {
 import {
   type CameraBackend,
   cameraBackend,
-  type CameraFlags,
   ffmpegFallback,
   listDevices,
-  readCameraFlags,
 } from "./server/camera.ts";
-import { PIXEL_FORMATS } from "./server/camera_mode.ts";
+import {
+  parseServerFlags,
+  printUsage,
+  type ServerFlags,
+} from "./server/flags.ts";
 import { freeUdpPort, Publisher } from "./server/publish.ts";
 import { Broadcaster } from "./server/viewers.ts";
 import { DirectSender } from "./server/sockets.ts";
 import { boundSendQueue, closeQuietly, listen } from "./server/net.ts";
 import {
-  DEFAULT_SEND_QUEUE,
   type ServerOptions,
   type ServerSettings,
   withDefaults,
@@ -73,6 +67,7 @@ type Source = ReturnType<typeof resolveSource>;
 
 export type { CamwireServer, ServerStats } from "./server/server.ts";
 export type { ServerOptions } from "./server/options.ts";
+export { parseServerFlags, type ServerFlags } from "./server/flags.ts";
 
 /**
  * Starts a camwire server: listens, starts ffmpeg, waits for the first
@@ -94,12 +89,31 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<CamwireServer> {
   const settings = withDefaults(options);
-  const listener = listen({
-    hostname: settings.host,
-    port: settings.port,
-    tls: settings.tls,
-    flag: "--port",
-  });
+  if (settings.preview && !hasDisplay(Deno.env.toObject(), Deno.build.os)) {
+    // ffplay would run on with no window: refuse before anything starts.
+    throw new CamwireError(
+      "--preview needs a display, and there is none (DISPLAY and WAYLAND_DISPLAY are unset): drop --preview, and watch with client.ts on a machine with a screen, save the stream with client.ts --output FILE, or serve the web page with --http-port PORT",
+    );
+  }
+  if (settings.overlay !== undefined) {
+    await checkOverlay(settings.ffmpeg, settings.overlay);
+  }
+  let listener: Deno.Listener;
+  try {
+    listener = listen({
+      hostname: settings.host,
+      port: settings.port,
+      tls: settings.tls,
+      flag: "--port",
+    });
+  } catch (error) {
+    if (/failed to lookup address/.test(message(error))) {
+      throw new CamwireError(
+        `Cannot listen on ${settings.host}:${settings.port}: no such host "${settings.host}" (check --host: an address of this machine, or 0.0.0.0 for all)`,
+      );
+    }
+    throw error;
+  }
   const { port } = listener.addr as Deno.NetAddr;
   boundSendQueue(port, settings.sendQueue, settings.log);
   const broadcaster = new Broadcaster();
@@ -180,6 +194,9 @@ async function startCapture(
       started = { supervisor, source: candidate };
       break;
     } catch (error) {
+      if (error instanceof SourceOpenError && candidate.kind === "stdin") {
+        throw stdinError(error);
+      }
       if (
         !(error instanceof SourceOpenError) || candidate === candidates.at(-1)
       ) {
@@ -212,6 +229,8 @@ async function superviseSource(
   onNoSignal: () => void,
 ): Promise<CaptureSupervisor> {
   const relayUrls = relays.map((port) => `${relayAddress(port)}?pkt_size=1316`);
+  const { rotate, flip, overlay } = settings;
+  const picture = { rotate, flip, overlay };
   const camera = source.kind === "camera"
     ? {
       device: source.input,
@@ -223,6 +242,7 @@ async function superviseSource(
       inputSize: settings.inputSize,
       ffmpeg: settings.ffmpeg,
       relays: relayUrls,
+      picture,
       os: Deno.build.os,
       log: settings.log,
     }
@@ -240,6 +260,7 @@ async function superviseSource(
         loop: !settings.exitOnSourceEnd,
         relays: relayUrls,
         cameraMode: backend?.cameraMode,
+        picture,
       }),
       stdin: source.kind === "stdin" ? "inherit" : "null",
       stallTimeoutMs: settings.stallTimeoutMs,
@@ -261,6 +282,25 @@ async function superviseSource(
     if (fallback === undefined) throw error;
     return await supervise(fallback);
   }
+}
+
+/**
+ * `--source -` that gave no frame, in camwire's words: ffmpeg's own
+ * ("Output file #0 does not contain any stream") names nothing the user
+ * did.
+ */
+function stdinError(error: SourceOpenError): CamwireError {
+  const pipe =
+    "pipe a camera's MJPEG in, e.g. rpicam-vid --codec mjpeg -o - | deno run -A server.ts --source -";
+  if (/does not contain any stream|End of file/i.test(error.message)) {
+    return new CamwireError(
+      `--source -: stdin ended before a whole JPEG came (${pipe})`,
+    );
+  }
+  const reason = error.message.replace(/^Cannot open [^:]*: /, "");
+  return new CamwireError(
+    `--source -: stdin gave no JPEG, is it MJPEG? (${pipe}): ffmpeg says: ${reason}`,
+  );
 }
 
 /** What `--source auto` falls back to. */
@@ -330,238 +370,8 @@ export function reachableAddresses(
   return addresses;
 }
 
-function printUsage(): void {
-  const device = defaultDevice(Deno.build.os);
-  console.log(
-    `camwire server: stream a camera to TCP viewers as u64-framed JPEGs
-
-USAGE:
-  deno run -A server.ts [options]
-
-OPTIONS:
-  --host <ADDR>           Address to bind (default 0.0.0.0: every interface;
-                          127.0.0.1 keeps it to this machine, e.g. behind an SSH tunnel)
-  --port <PORT>           TCP port (default 9999)
-  --source <SOURCE>       auto | camera | test | a file path or URL | - (MJPEG on stdin)
-                          (default auto: the camera if present, else the test pattern)
-  --device <DEVICE>       Camera device (default ${device}; Linux: /dev/videoN,
-                          Windows: video=<name>, default the first camera listed,
-                          macOS: avfoundation index)
-  --width <PIXELS>        Frame width; the height keeps the aspect ratio (default 320)
-  --fps <N>               Frames per second of the camera or test pattern (default 30)
-  --quality <Q>           JPEG quality, ffmpeg -q:v from 2 (best) to 31 (smallest) (default 5).
-                          A camera's JPEGs passed through are not re-compressed: the
-                          camera's own quality control is set instead, where it has one
-  --preview               Also show the frames being sent in an ffplay window
-
-CAMERA (Linux):
-  --capture <HOW>         auto | v4l2 | ffmpeg (default auto: V4L2 through FFI when the
-                          device is a V4L2 camera, else ffmpeg; if V4L2 fails on this
-                          camera, ffmpeg with a warning). The camera's own MJPEG at
-                          --width wide is passed through: no ffmpeg at all
-  --input-format <FMT>    Camera pixel format: ${
-      PIXEL_FORMATS.map((f) => f.name).join(", ")
-    }
-                          (default: MJPEG when offered, see README)
-  --input-size <WxH>      Camera frame size (default: the smallest at least --width wide)
-  --list-devices          List cameras with their formats, sizes and rates, and exit
-  --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
-                          browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
-  --allow-origin <ORIGIN> Let pages from ORIGIN embed the HTTP stream, snapshot and
-                          stats (CORS; default none)
-  --pickle-port <PORT>    Also serve raw BGR frames pickled as numpy arrays, the
-                          Python tutorial's wire (default off; the JPEG port sends
-                          28x fewer bytes; unpickle only from a server you trust)
-
-SCALE OUT AND ON DEMAND:
-  --publish <URL>         Also send the capture as H.264 to a media server: rtmp://,
-                          rtmps://, rtsp:// or srt:// (repeatable; default none).
-                          A target that fails is retried; the local stream goes on
-  --on-demand             Run the capture only while someone watches (default off)
-  --idle-stop <S>         With --on-demand: stop S seconds after the last viewer
-                          left (default 5)
-
-FAULTS:
-  --stall-timeout <S>     Restart ffmpeg when no frame came for S seconds (default 3)
-  --exit-on-source-end    Exit when the source ends (a file plays once) instead of
-                          restarting it (default off)
-  --client-timeout <S>    Drop a viewer whose frame is not sent after S seconds (default 10)
-  --max-clients <N>       Close connections beyond N at once (default 1000)
-  --max-clients-per-ip <N>
-                          Close connections beyond N at once from one address
-                          (default 100; 0: no limit)
-  --send-queue <BYTES>    Most bytes the kernel may hold unsent per viewer, so a slow
-                          viewer gets fresh frames, not seconds-old ones (default
-                          ${DEFAULT_SEND_QUEUE}; Linux only; elsewhere and with 0, up to 4 MB)
-
-ACCESS:
-  --token <SECRET>        Viewers must first send "camwire <SECRET>\\n" (default none:
-                          anyone who reaches the port can watch); or CAMWIRE_TOKEN
-  --user <NAME>           With --token: the user name HTTP Basic auth must give, the
-                          token being its password (default any name)
-  --cert <FILE>           PEM certificate: serve over TLS (with --key) (default off)
-  --key <FILE>            PEM private key of --cert
-  -h, --help              Show this help
-
-Viewers: deno run -A client.ts --host <this machine's address>`,
-  );
-}
-
-interface Flags extends CameraFlags {
-  host: string;
-  port: number;
-  source: string;
-  device: string | undefined;
-  width: number;
-  fps: number;
-  quality: number;
-  preview: boolean;
-  httpPort: number | undefined;
-  allowOrigin: string | undefined;
-  picklePort: number | undefined;
-  user: string | undefined;
-  publish: string[];
-  onDemand: boolean;
-  idleStopMs: number;
-  stallTimeoutMs: number;
-  exitOnSourceEnd: boolean;
-  clientTimeoutMs: number;
-  maxClients: number;
-  maxClientsPerIp: number;
-  sendQueue: number;
-  token: string | undefined;
-  cert: string | undefined;
-  key: string | undefined;
-}
-
-/**
- * Parses the server's command line.
- *
- * @param args Command-line arguments.
- * @param env `CAMWIRE_TOKEN` from the environment.
- * @returns Validated flags, or `"help"`.
- * @throws {UsageError} On an unknown flag or a bad value.
- */
-export function parseServerFlags(
-  args: string[],
-  env: { CAMWIRE_TOKEN?: string | undefined } = {},
-): Flags | "help" {
-  const values = parseFlags(args, {
-    host: { type: "string", default: "0.0.0.0" },
-    port: { type: "string", default: "9999" },
-    source: { type: "string", default: "auto" },
-    device: { type: "string" },
-    width: { type: "string", default: "320" },
-    fps: { type: "string", default: "30" },
-    quality: { type: "string", default: "5" },
-    capture: { type: "string", default: "auto" },
-    "input-format": { type: "string" },
-    "input-size": { type: "string" },
-    "list-devices": { type: "boolean", default: false },
-    preview: { type: "boolean", default: false },
-    "http-port": { type: "string" },
-    "allow-origin": { type: "string" },
-    "pickle-port": { type: "string" },
-    user: { type: "string" },
-    publish: { type: "string", multiple: true, default: [] },
-    "on-demand": { type: "boolean", default: false },
-    "idle-stop": { type: "string", default: "5" },
-    "stall-timeout": { type: "string", default: "3" },
-    "exit-on-source-end": { type: "boolean", default: false },
-    "client-timeout": { type: "string", default: "10" },
-    "max-clients": { type: "string", default: "1000" },
-    "max-clients-per-ip": { type: "string", default: "100" },
-    "send-queue": { type: "string", default: String(DEFAULT_SEND_QUEUE) },
-    token: { type: "string" },
-    cert: { type: "string" },
-    key: { type: "string" },
-    help: { type: "boolean", short: "h", default: false },
-  });
-  if (values.help) return "help";
-  const width = intFlag("width", values.width, [16, 7680]);
-  if (width % 2 !== 0) {
-    throw new UsageError(`Invalid value for --width: "${width}" is not even`);
-  }
-  for (
-    const name of [
-      "host",
-      "source",
-      "cert",
-      "key",
-      "allow-origin",
-      "user",
-    ] as const
-  ) {
-    if (values[name]?.trim() === "") {
-      throw new UsageError(`Invalid value for --${name}: it is empty`);
-    }
-  }
-  for (const url of values.publish) {
-    if (publishFormat(url) === undefined) {
-      throw new UsageError(
-        `Invalid value for --publish: "${url}" is not an rtmp://, rtmps://, rtsp:// or srt:// address`,
-      );
-    }
-  }
-  if (values["on-demand"] && values.publish.length > 0) {
-    throw new UsageError(
-      "--on-demand and --publish do not go together: a media server needs the stream all the time",
-    );
-  }
-  if ((values.cert === undefined) !== (values.key === undefined)) {
-    throw new UsageError("--cert and --key go together: give both or neither");
-  }
-  const token = tokenFlag(values.token, env.CAMWIRE_TOKEN);
-  if (values.user !== undefined && token === undefined) {
-    throw new UsageError(
-      "--user goes with --token (the token is its password)",
-    );
-  }
-  return {
-    host: values.host,
-    port: intFlag("port", values.port, [0, 65535]),
-    source: values.source,
-    device: values.device,
-    width,
-    fps: intFlag("fps", values.fps, [1, 240]),
-    quality: intFlag("quality", values.quality, [2, 31]),
-    ...readCameraFlags(values, Deno.build.os),
-    preview: values.preview,
-    httpPort: values["http-port"] === undefined
-      ? undefined
-      : intFlag("http-port", values["http-port"], [0, 65535]),
-    allowOrigin: values["allow-origin"],
-    picklePort: values["pickle-port"] === undefined
-      ? undefined
-      : intFlag("pickle-port", values["pickle-port"], [0, 65535]),
-    user: values.user,
-    publish: values.publish,
-    onDemand: values["on-demand"],
-    idleStopMs: secondsFlag("idle-stop", values["idle-stop"], [0, 86400]),
-    stallTimeoutMs: secondsFlag("stall-timeout", values["stall-timeout"], [
-      0.1,
-      3600,
-    ]),
-    exitOnSourceEnd: values["exit-on-source-end"],
-    clientTimeoutMs: secondsFlag("client-timeout", values["client-timeout"], [
-      0.1,
-      3600,
-    ]),
-    maxClients: intFlag("max-clients", values["max-clients"], [1, 1_000_000]),
-    maxClientsPerIp: intFlag(
-      "max-clients-per-ip",
-      values["max-clients-per-ip"],
-      [0, 1_000_000],
-    ),
-    sendQueue: intFlag("send-queue", values["send-queue"], [0, 1 << 30]),
-    token,
-    cert: values.cert,
-    key: values.key,
-  };
-}
-
 /** `--list-devices`: prints every camera and what it offers. */
-async function printDevices(flags: Flags): Promise<void> {
+async function printDevices(flags: ServerFlags): Promise<void> {
   try {
     const lines = await listDevices({
       os: Deno.build.os,
@@ -578,6 +388,7 @@ async function printDevices(flags: Flags): Promise<void> {
 async function main(): Promise<void> {
   const flags = readCommandLine(parseServerFlags, printUsage);
   if (flags === undefined) return;
+  for (const warning of flags.warnings) console.error(warning);
   if (flags.listDevices) return await printDevices(flags);
   // Listen for signals before anything starts, so that no signal can end
   // the process while ffmpeg runs without us stopping it.

@@ -44,11 +44,55 @@ export function parseFlags<const O extends ParseArgsOptionsConfig>(
   options: O,
 ) {
   try {
-    return parseArgs({ args, options, strict: true, allowPositionals: false })
-      .values;
+    return parseArgs({
+      args: joinNegativeValues(args, options),
+      options,
+      strict: true,
+      allowPositionals: false,
+    }).values;
   } catch (error) {
     throw UsageError.from(error);
   }
+}
+
+/**
+ * Joins a value flag to a negative number after it (`--width -5` becomes
+ * `--width=-5`): `parseArgs` takes `-5` for a flag and calls the command
+ * line "ambiguous", where the user should hear that the number is wrong.
+ *
+ * @param args Command-line arguments.
+ * @param options The flags: only those that take a value are joined.
+ * @returns The arguments, negative values joined to their flags.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const options = { width: { type: "string" }, on: { type: "boolean" } } as const;
+ * assert.deepEqual(joinNegativeValues(["--width", "-5"], options), ["--width=-5"]);
+ * assert.deepEqual(joinNegativeValues(["--on", "-5"], options), ["--on", "-5"]);
+ * ```
+ */
+export function joinNegativeValues(
+  args: string[],
+  options: ParseArgsOptionsConfig,
+): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const next = args[i + 1];
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    if (
+      name !== undefined && Object.hasOwn(options, name) &&
+      options[name]!.type === "string" && next !== undefined &&
+      /^-(\d|\.\d)/.test(next)
+    ) {
+      joined.push(`${arg}=${next}`);
+      i++;
+    } else {
+      joined.push(arg);
+    }
+  }
+  return joined;
 }
 
 /**
@@ -98,6 +142,12 @@ function numberFlag(
   const whole = kind === "an integer"
     ? Number.isInteger(n)
     : Number.isFinite(n);
+  if (value.trim() !== "" && n < 0 && min >= 0) {
+    const what = kind === "an integer" ? "integer" : "number of seconds";
+    throw new UsageError(
+      `Invalid value for --${name}: "${value}" must be a positive ${what} (from ${min} to ${max})`,
+    );
+  }
   if (value.trim() === "" || !whole || n < min || n > max) {
     throw new UsageError(
       `Invalid value for --${name}: "${value}" is not ${kind} from ${min} to ${max}`,

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { defaultDevice } from "./ffmpeg.ts";
+import { defaultDevice, type Flip, type Rotation } from "./ffmpeg.ts";
 
 /**
  * Default bound on the bytes queued unsent per viewer: a couple of frames.
@@ -45,6 +45,23 @@ export interface ServerOptions {
   inputFormat?: string | undefined;
   /** The camera's frame size to use. @default {undefined} */
   inputSize?: { width: number; height: number } | undefined;
+  /**
+   * Turn the picture clockwise by this many degrees, after scaling to
+   * `width`: a 90 or 270 turn makes frames `width` tall. @default {0}
+   */
+  rotate?: Rotation;
+  /** Mirror the picture: `h` left-right, `v` upside down, `hv` both. @default {undefined} */
+  flip?: Flip | undefined;
+  /**
+   * Text drawn in the top left corner; strftime's `%Y-%m-%d %H:%M:%S` and
+   * the like become the local time. @default {undefined}
+   */
+  overlay?: string | undefined;
+  /**
+   * Seconds between status lines (an unchanged line is logged once); 0
+   * for none. @default {10}
+   */
+  statusIntervalS?: number;
   /** Opens an ffplay window showing the frames being sent. @default {false} */
   preview?: boolean;
   /** Restart ffmpeg when no frame came for this long, in ms. @default {3000} */
@@ -143,6 +160,10 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     capture: "auto" as const,
     inputFormat: undefined,
     inputSize: undefined,
+    rotate: 0 as Rotation,
+    flip: undefined,
+    overlay: undefined,
+    statusIntervalS: 10,
     preview: false,
     stallTimeoutMs: 3000,
     clientTimeoutMs: 10_000,
