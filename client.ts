@@ -6,6 +6,7 @@
  *
  * ```sh
  * deno run -A client.ts --host 192.168.56.1          # a window
+ * deno run -A client.ts --output cam.mkv --seconds 60    # a recording with timing
  * deno run -A client.ts --output cam.mjpeg --frames 300
  * deno run -A client.ts --output - | ffplay -f mjpeg -i -
  * ```
@@ -16,7 +17,7 @@
  * @module
  */
 
-import { Deframer, FramingError, readStamp } from "./framing.ts";
+import { Deframer, readStamp } from "./framing.ts";
 import {
   CamwireError,
   intFlag,
@@ -30,23 +31,19 @@ import {
   UsageError,
 } from "./common/cli.ts";
 import { Backoff } from "./common/backoff.ts";
-import { FfplayWindow } from "./common/ffplay.ts";
+import { ffplaySink, fileSink, type FrameSink } from "./common/sinks.ts";
+import { recordFormat, recordSink } from "./common/record.ts";
+import {
+  closedEarly,
+  connectError,
+  type Connection,
+  isPlainHangUp,
+  streamError,
+} from "./common/conn_errors.ts";
 import { MAX_PICKLE_SIZE, pickleSink } from "./common/pickle_sink.ts";
 import { sleep, wallClockMs } from "./common/time.ts";
 
-/** Where received JPEGs go. */
-export interface FrameSink {
-  /** Takes one JPEG; a sink that keeps every frame returns its write. */
-  put(jpeg: Uint8Array): Promise<void> | void;
-  /** Settles when the sink ends on its own (the window was closed). */
-  ended: Promise<void>;
-  /** Frames the sink dropped because it fell behind. */
-  readonly dropped: number;
-  /** Why the sink ended on its own in failure (ffplay could not run). */
-  readonly failure?: string | undefined;
-  /** Flushes and releases the sink. */
-  close(): Promise<void>;
-}
+export { ffplaySink, fileSink, type FrameSink } from "./common/sinks.ts";
 
 /** Options of {@linkcode runClient}. */
 export interface ClientOptions {
@@ -112,10 +109,16 @@ export async function runClient(
   const limit = options.frames ?? Infinity;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const where = `${options.tls ? "tls" : "tcp"}://${host}:${port}`;
+  const about: Connection = {
+    where,
+    host,
+    tls: options.tls !== undefined,
+    token: options.token !== undefined,
+  };
   if (options.signal?.aborted) return { frames: 0, reason: "aborted" };
   let conn: Deno.Conn;
   try {
-    conn = await connect(host, port, options, timeoutMs, where);
+    conn = await connect(host, port, options, timeoutMs, about);
   } catch (error) {
     if (options.signal?.aborted) return { frames: 0, reason: "aborted" };
     throw error;
@@ -141,6 +144,8 @@ export async function runClient(
     options.pickle ? { anyPayload: true, maxFrameSize: MAX_PICKLE_SIZE } : {},
   );
   let frames = 0;
+  /** The first bytes that came, to tell a TLS port by its answer. */
+  let first: Uint8Array | undefined;
   try {
     if (options.token !== undefined) {
       await writeAll(
@@ -152,11 +157,18 @@ export async function runClient(
     const reader = conn.readable.getReader();
     try {
       while (frames < limit) {
-        const { value, done } = await reader.read();
+        const { value, done } = await reader.read().catch(
+          (error): ReadableStreamReadDoneResult<Uint8Array> => {
+            // A TLS server that hangs up without saying goodbye: the end.
+            if (isPlainHangUp(error)) return { done: true };
+            throw error;
+          },
+        );
         if (done) {
           deframer.finish();
           break;
         }
+        first ??= value.slice(0, 3);
         for (const jpeg of deframer.push(value)) {
           lastProgress = performance.now();
           options.onFrame?.(jpeg);
@@ -168,7 +180,7 @@ export async function runClient(
       reader.releaseLock();
     }
   } catch (error) {
-    if (stopReason === null) throw streamError(error, where);
+    if (stopReason === null) throw streamError(error, about, first);
   } finally {
     clearInterval(watchdog);
     options.signal?.removeEventListener("abort", onAbort);
@@ -177,20 +189,18 @@ export async function runClient(
   // (Set by callbacks: TypeScript cannot see that it may not be null here.)
   const stopped = stopReason as NonNullable<typeof stopReason>;
   if (stopped === "timeout") {
+    // A plain client at a TLS port that waits for its handshake hears
+    // nothing at all.
+    const silent = first === undefined && !about.tls
+      ? ": nothing at all came (is it a TLS port? try --tls)"
+      : "";
     throw new CamwireError(
-      `No frame from ${where} for ${timeoutMs / 1000} s (--timeout)`,
+      `No frame from ${where} for ${timeoutMs / 1000} s (--timeout)${silent}`,
     );
   }
   if (stopped !== "frames") return { frames, reason: stopped };
   if (frames >= limit) return { frames, reason: "frames" };
-  if (frames === 0) {
-    throw new CamwireError(
-      `${where} closed the connection before sending a frame` +
-        (options.token === undefined
-          ? " (does it need --token?)"
-          : " (is the token right?)"),
-    );
-  }
+  if (frames === 0) throw new CamwireError(closedEarly(about));
   return { frames, reason: "server-closed" };
 }
 
@@ -200,7 +210,7 @@ async function connect(
   port: number,
   options: ClientOptions,
   timeoutMs: number,
-  where: string,
+  about: Connection,
 ): Promise<Deno.Conn> {
   const { tls, signal } = options;
   const connecting: Promise<Deno.Conn> = tls
@@ -226,7 +236,7 @@ async function connect(
   } catch (error) {
     // A connection that completes after the timeout must not leak.
     connecting.then((conn) => conn.close(), () => {});
-    throw signal?.aborted ? error : connectError(error, where);
+    throw signal?.aborted ? error : connectError(error, about);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener("abort", onAbort);
@@ -236,38 +246,6 @@ async function connect(
 async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let n = 0;
   while (n < bytes.length) n += await conn.write(bytes.subarray(n));
-}
-
-function connectError(error: unknown, where: string): Error {
-  if (error instanceof Deno.errors.ConnectionRefused) {
-    return new CamwireError(
-      `Cannot connect to ${where}: connection refused (is the server running?)`,
-    );
-  }
-  if (error instanceof Deno.errors.TimedOut) {
-    return new CamwireError(`Cannot connect to ${where}: timed out`);
-  }
-  if (error instanceof Error) {
-    return new CamwireError(`Cannot connect to ${where}: ${error.message}`);
-  }
-  return new Error(String(error));
-}
-
-function streamError(error: unknown, where: string): Error {
-  if (error instanceof FramingError) {
-    return new CamwireError(`Broken stream from ${where}: ${error.message}`);
-  }
-  if (error instanceof Deno.errors.InvalidData) {
-    return new CamwireError(`TLS failed with ${where}: ${error.message}`);
-  }
-  if (
-    error instanceof Deno.errors.ConnectionReset ||
-    error instanceof Deno.errors.BrokenPipe ||
-    error instanceof Deno.errors.UnexpectedEof
-  ) {
-    return new CamwireError(`Lost connection to ${where}: ${error.message}`);
-  }
-  return error instanceof Error ? error : new Error(String(error));
 }
 
 /** Options of {@linkcode watch}. */
@@ -343,62 +321,6 @@ export async function watch(
 }
 
 /**
- * A sink that writes every JPEG back to back (a playable MJPEG stream),
- * losing none: each write completes before the next frame is read.
- *
- * @param writable A file's or stdout's writable stream.
- * @returns The sink.
- */
-export function fileSink(writable: WritableStream<Uint8Array>): FrameSink {
-  const writer = writable.getWriter();
-  return {
-    put: (jpeg) => writer.write(jpeg),
-    ended: new Promise(() => {}),
-    dropped: 0,
-    close: () => writer.close().catch(() => {}),
-  };
-}
-
-/**
- * A sink that shows frames in an ffplay window, newest first: when ffplay
- * falls behind, older frames are dropped so the picture is never late.
- *
- * @param title Window title.
- * @param program The ffplay program.
- * @returns The sink.
- * @throws {CamwireError} When ffplay is not installed.
- */
-export function ffplaySink(title: string, program = "ffplay"): FrameSink {
-  let window: FfplayWindow;
-  try {
-    window = FfplayWindow.open(title, { program });
-  } catch (error) {
-    if (!(error instanceof CamwireError)) throw error;
-    throw new CamwireError(`${error.message}, or use --output FILE`);
-  }
-  let closing = false;
-  let failure: string | undefined;
-  return {
-    put: (jpeg) => window.show(jpeg),
-    ended: window.ended.then((status) => {
-      if (closing || status.success) return; // closed by us, or by the user
-      failure = `ffplay failed (exit code ${status.code}): ` +
-        "is there a display? Use --output FILE to save the stream instead";
-    }),
-    get dropped() {
-      return window.dropped;
-    },
-    get failure() {
-      return failure;
-    },
-    close: () => {
-      closing = true;
-      return window.close();
-    },
-  };
-}
-
-/**
  * Per-second receive statistics for `--stats`: frames, bit rate, frames the
  * sink dropped, and the age of frames on arrival from their capture stamp
  * (meaningful when both clocks agree: the same machine, or NTP).
@@ -463,9 +385,13 @@ USAGE:
 OPTIONS:
   --host <ADDR>       Server address (default 127.0.0.1)
   --port <PORT>       Server port (default 9999)
-  --output <PATH>     Write the JPEGs back to back (a playable MJPEG file) instead
-                      of opening a window; - writes to stdout (default: a window)
+  --output <PATH>     Instead of a window: PATH.mkv records the JPEGs as they came,
+                      with their timing, in Matroska; PATH.mp4 records H.264 (one
+                      ffmpeg; stopped by --frames, --seconds or Ctrl-C, the file is
+                      finished). Any other name gets the JPEGs back to back (an MJPEG
+                      stream without timing); - writes them to stdout (default: a window)
   --frames <N>        Stop after N frames (default: never)
+  --seconds <S>       Stop S seconds after the first frame (default: never)
   --timeout <S>       Fail (or reconnect) when no whole frame came for S seconds,
                       or connecting takes longer (default 10)
   --reconnect         Retry forever, 0.5 s doubling to 5 s, when the server is
@@ -489,6 +415,8 @@ interface Flags {
   port: number;
   output: string | undefined;
   frames: number;
+  /** Present with `--seconds`: stop this long after the first frame, in ms. */
+  secondsMs?: number;
   timeoutMs: number;
   reconnect: boolean;
   token: string | undefined;
@@ -516,6 +444,7 @@ export function parseClientFlags(
     port: { type: "string", default: "9999" },
     output: { type: "string" },
     frames: { type: "string" },
+    seconds: { type: "string" },
     timeout: { type: "string", default: "10" },
     reconnect: { type: "boolean", default: false },
     token: { type: "string" },
@@ -548,11 +477,18 @@ export function parseClientFlags(
     ca: values.ca,
     stats: values.stats,
     ...(values.pickle ? { pickle: true } : {}),
+    ...(values.seconds === undefined ? {} : {
+      secondsMs: secondsFlag("seconds", values.seconds, [0.1, 366 * 86400]),
+    }),
   };
 }
 
 async function openSink(flags: Flags): Promise<FrameSink> {
   if (flags.output === "-") return fileSink(Deno.stdout.writable);
+  const format = flags.output && recordFormat(flags.output);
+  if (flags.output !== undefined && format) {
+    return recordSink(flags.output, format);
+  }
   if (flags.output !== undefined) {
     try {
       const file = await Deno.open(flags.output, {
@@ -578,6 +514,7 @@ async function main(): Promise<void> {
   onStopSignal(() => abort.abort());
   let sink: FrameSink | undefined;
   let statsTimer: ReturnType<typeof setInterval> | undefined;
+  let secondsTimer: ReturnType<typeof setTimeout> | undefined;
   let code = 0;
   try {
     const tls = flags.tls
@@ -592,11 +529,18 @@ async function main(): Promise<void> {
         console.error(`camwire: ${stats.line(1, shown.dropped)}`);
       }, 1000);
     }
+    const { secondsMs } = flags;
     const result = await watch(sink, {
       ...flags,
       tls,
       signal: abort.signal,
-      onFrame: flags.stats ? (jpeg) => stats.add(jpeg) : undefined,
+      onFrame: (jpeg) => {
+        if (flags.stats) stats.add(jpeg);
+        // --seconds counts from the first frame: a recording that long.
+        if (secondsMs !== undefined && secondsTimer === undefined) {
+          secondsTimer = setTimeout(() => abort.abort(), secondsMs);
+        }
+      },
     });
     if (result.reason === "server-closed") {
       console.error(
@@ -609,7 +553,13 @@ async function main(): Promise<void> {
     code = 1;
   } finally {
     clearInterval(statsTimer);
+    clearTimeout(secondsTimer);
     await sink?.close();
+  }
+  // A recording is finished only once closed: that too may fail.
+  if (code === 0 && sink?.failure !== undefined) {
+    console.error(`camwire: ${sink.failure}`);
+    code = 1;
   }
   Deno.exit(code);
 }
