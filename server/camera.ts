@@ -29,7 +29,12 @@ import {
 } from "./camera_mode.ts";
 import { CameraCapture } from "./camera_capture.ts";
 import { SourceOpenError, type SupervisedCapture } from "./capture.ts";
-import type { CaptureOptions, Os } from "./ffmpeg.ts";
+import {
+  type CaptureOptions,
+  changesPicture,
+  type Os,
+  type Picture,
+} from "./ffmpeg.ts";
 
 /** `--capture`: who reads the camera. */
 export type CaptureBackend = "auto" | "v4l2" | "ffmpeg";
@@ -97,6 +102,8 @@ export interface CameraSettings extends ModeRequest {
   ffmpeg: string;
   /** Publish relays: frames cannot pass through, ffmpeg must encode H.264. */
   relays: string[];
+  /** `--rotate`, `--flip`, `--overlay`: frames cannot pass through either. */
+  picture?: Picture | undefined;
   os: Os;
   log: (line: string) => void;
   /** libc, or the emulated camera (tests). @default {openLibc()} */
@@ -141,6 +148,14 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
     // Publishing needs ffmpeg to encode H.264: feed it the camera's JPEGs.
     choice = { ...choice, path: "scale" };
   }
+  if (choice.path === "passthrough" && changesPicture(settings.picture)) {
+    // A turned, mirrored or labelled picture is a new picture: ffmpeg
+    // decodes the camera's JPEGs and encodes the result.
+    log(
+      "camwire: --rotate, --flip and --overlay re-encode the picture: the camera's own JPEGs are not passed through",
+    );
+    choice = { ...choice, path: "scale" };
+  }
   return {
     kind: "v4l2",
     fps: choice.fps,
@@ -153,6 +168,7 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
         quality: settings.quality,
         ffmpeg: settings.ffmpeg,
         relays: settings.relays,
+        picture: settings.picture,
         onFrame,
         log,
         libc: settings.libc,

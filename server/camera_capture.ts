@@ -15,7 +15,7 @@ import { V4l2Device } from "./v4l2.ts";
 import { repairCameraJpeg, wholeLength } from "./camera_jpeg.ts";
 import type { ModeChoice } from "./camera_mode.ts";
 import { Capture, type SupervisedCapture } from "./capture.ts";
-import { captureArgs } from "./ffmpeg.ts";
+import { captureArgs, type Picture } from "./ffmpeg.ts";
 
 /** How long one wait for a frame may take before stop() is looked at. */
 const POLL_MS = 100;
@@ -36,6 +36,8 @@ export interface CameraCaptureOptions {
   ffmpeg: string;
   /** Publish relays: the scale path's ffmpeg also sends H.264 there. */
   relays: string[];
+  /** `--rotate`, `--flip`, `--overlay`, for the ffmpeg of the scale path. */
+  picture?: Picture | undefined;
   onFrame: (jpeg: Uint8Array) => void;
   log: (line: string) => void;
   /** libc, or the emulated camera (tests). @default {openLibc()} */
@@ -151,7 +153,8 @@ export class CameraCapture implements SupervisedCapture {
   }
 
   #startScaler(): Capture {
-    const { choice, width, quality, ffmpeg, relays, onFrame } = this.#options;
+    const { choice, width, quality, ffmpeg, relays, picture, onFrame } =
+      this.#options;
     const { mode, format, fps } = choice;
     const args = captureArgs({
       kind: "stdin",
@@ -161,6 +164,7 @@ export class CameraCapture implements SupervisedCapture {
       quality,
       os: "linux",
       relays,
+      picture,
       rawInput: choice.path === "encode"
         ? { pixelFormat: format.ffmpeg, width: mode.width, height: mode.height }
         : undefined,

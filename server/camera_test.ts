@@ -435,3 +435,30 @@ function catchError(fn: () => unknown): unknown {
   }
   return undefined;
 }
+
+Deno.test("cameraBackend with --rotate, --flip or --overlay does not pass frames through, says so, and ffmpeg turns the picture", async () => {
+  await using cameras = await FakeCameras.create();
+  using lib = openFakeLibc(cameras.library);
+  const device = await cameras.device({ modes: [MJPEG_320] });
+  const lines: string[] = [];
+  const backend = cameraBackend({
+    ...settingsOf(device, "auto", lib, lines),
+    picture: { rotate: 90 },
+  });
+  assert.deepEqual(lines, [
+    "camwire: --rotate, --flip and --overlay re-encode the picture: the camera's own JPEGs are not passed through",
+  ]);
+  assert.match(backend.line, /MJPEG 320x240 at 30 fps, scaled to 320 px/);
+  const frames: Uint8Array[] = [];
+  const capture = backend.launch!((jpeg) => frames.push(jpeg));
+  try {
+    await within(capture.firstFrame, 5000, "the first turned frame");
+  } finally {
+    await capture.stop();
+  }
+  // Scaled to --width 320 first, then turned: 240 wide, 320 tall.
+  assert.deepEqual(jpegSize(frames[0]!), { width: 240, height: 320 });
+  // Without picture options the same camera is passed through.
+  const plain = backendOf(device, "auto", lib, []);
+  assert.match(plain.line, /passed through/);
+});

@@ -18,7 +18,12 @@ import {
   spawn,
   words,
 } from "../common/child.ts";
-import { type Os, parseDshowVideoDevices, type SourceKind } from "./ffmpeg.ts";
+import {
+  type Os,
+  overlayFilter,
+  parseDshowVideoDevices,
+  type SourceKind,
+} from "./ffmpeg.ts";
 
 /** One ffmpeg process and the JPEGs it produces. */
 export class Capture implements SupervisedCapture {
@@ -524,6 +529,50 @@ export async function makePlaceholder(
     }
   }
   return undefined;
+}
+
+/**
+ * Checks that ffmpeg can draw `--overlay`'s text, by drawing it on one
+ * small frame: with no font at all (fontconfig finds none), drawtext fails
+ * and so would every capture, restarted forever. Better one line at start.
+ *
+ * @param ffmpeg The ffmpeg program.
+ * @param text The `--overlay` text.
+ * @throws {CamwireError} When it cannot: ffmpeg's reason, and the remedy.
+ *
+ * @example
+ * ```ts ignore
+ * await checkOverlay("ffmpeg", "%H:%M:%S"); // throws without a font
+ * ```
+ */
+export async function checkOverlay(
+  ffmpeg: string,
+  text: string,
+): Promise<void> {
+  const { success, stderr } = await spawn(ffmpeg, {
+    args: [
+      ...words("-hide_banner -loglevel error -nostdin -f lavfi -i"),
+      "color=c=black:s=160x120:d=1",
+      "-vf",
+      overlayFilter(text),
+      ...words("-frames:v 1 -f null -"),
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (success) return;
+  const lines = new TextDecoder().decode(stderr).split("\n");
+  const reason = lines.find((line) => /font/i.test(line)) ??
+    lines.find((line) => line.trim() !== "") ?? "";
+  const why = reason.replace(/^\[[^\]]*\]\s*/, "").trim();
+  throw new CamwireError(
+    `--overlay: ffmpeg cannot draw the text: ${why || "it failed"}${
+      /font/i.test(why)
+        ? " (install a font: apt install fonts-dejavu-core; macOS and Windows have one)"
+        : ""
+    }`,
+  );
 }
 
 export function resolveSource(

@@ -12,6 +12,22 @@ import { words } from "../common/child.ts";
 /** An operating system name as in `Deno.build.os`. */
 export type Os = typeof Deno.build.os;
 
+/** `--rotate`: clockwise degrees. */
+export type Rotation = 0 | 90 | 180 | 270;
+
+/** `--flip`: `h` mirrors left-right, `v` upside down, `hv` both. */
+export type Flip = "h" | "v" | "hv";
+
+/** The picture options: each needs ffmpeg to decode and re-encode. */
+export interface Picture {
+  /** Clockwise degrees. @default {0} */
+  rotate?: Rotation | undefined;
+  /** Mirroring. @default {undefined} */
+  flip?: Flip | undefined;
+  /** Text in the top left corner, strftime's `%H:%M:%S` expanded. @default {undefined} */
+  overlay?: string | undefined;
+}
+
 /** What ffmpeg reads from, once `auto` is decided. */
 export type SourceKind = "camera" | "test" | "file" | "stdin";
 
@@ -49,6 +65,118 @@ export interface CaptureOptions {
    * capture as H.264 in MPEG-TS, one per publish target. @default {[]}
    */
   relays?: string[];
+  /** Rotation, mirroring and overlay text. @default {{}} */
+  picture?: Picture | undefined;
+}
+
+/**
+ * Whether the picture options change the picture: then a camera's own
+ * JPEGs cannot be passed through.
+ *
+ * @param picture `--rotate`, `--flip`, `--overlay`.
+ * @returns Whether any is set to something that changes the picture.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(changesPicture({ rotate: 0 }), false);
+ * assert.equal(changesPicture({ flip: "h" }), true);
+ * ```
+ */
+export function changesPicture(picture: Picture | undefined): boolean {
+  return (picture?.rotate ?? 0) !== 0 || picture?.flip !== undefined ||
+    picture?.overlay !== undefined;
+}
+
+/**
+ * The video filter chain: scale to the width, then turn, mirror and draw
+ * the overlay. Scaling comes first: the width keeps meaning the width the
+ * camera sees (so the camera's mode is chosen the same way, nothing is
+ * scaled up, and the turn moves the fewest pixels); a 90° turn of a
+ * 320×240 picture at `--width 320` is 240×320. The overlay comes last, so
+ * that its text is upright in the corner of the picture viewers get.
+ *
+ * @param width Output width before the turn.
+ * @param picture `--rotate`, `--flip`, `--overlay`.
+ * @returns ffmpeg's `-vf` value.
+ *
+ * @example A quarter turn clockwise and a mirror
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.equal(
+ *   videoFilters(320, { rotate: 90, flip: "h" }),
+ *   "scale=320:-2,transpose=clock,hflip",
+ * );
+ * ```
+ */
+export function videoFilters(width: number, picture: Picture = {}): string {
+  const filters = [`scale=${width}:-2`];
+  switch (picture.rotate ?? 0) {
+    case 90:
+      filters.push("transpose=clock");
+      break;
+    case 180:
+      filters.push("hflip", "vflip");
+      break;
+    case 270:
+      filters.push("transpose=cclock");
+      break;
+  }
+  if (picture.flip?.includes("h")) filters.push("hflip");
+  if (picture.flip?.includes("v")) filters.push("vflip");
+  if (picture.overlay !== undefined) {
+    filters.push(overlayFilter(picture.overlay));
+  }
+  return filters.join(",");
+}
+
+/**
+ * ffmpeg's `drawtext` for `--overlay`: white text on a half-dark box in
+ * the top left corner, its size a sixteenth of the picture's height (at
+ * least 12 px), in fontconfig's default font (`Sans`: DejaVu Sans on
+ * Debian). The whole text is strftime's format (`%{localtime:TEXT}`), so
+ * `%Y-%m-%d %H:%M:%S` is the local time of each frame and other text
+ * stays as it is (`%%` is a percent sign).
+ *
+ * The text passes three parsers, each of which takes a backslash as
+ * "the next character as is": drawtext's expansion (where `:` ends an
+ * argument and `}` the function, and a leading space would be trimmed),
+ * the filter's options (`:` ends a value) and the filter graph (`,;[]`
+ * end a filter). So it is escaped once for each, innermost first.
+ *
+ * @param text The `--overlay` text.
+ * @returns The filter.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * // Escaped for the option parser and the graph: `localtime\\:` is `localtime:`.
+ * assert.ok(
+ *   overlayFilter("cam").startsWith(String.raw`drawtext=text=%{localtime\\:cam}:`),
+ * );
+ * ```
+ */
+export function overlayFilter(text: string): string {
+  const expansion = `%{localtime:${escaped(text, " ':{}")}}`;
+  const option = escaped(`text=${expansion}`, "':");
+  const style = [
+    "x=8",
+    "y=8",
+    "fontsize=max(12\\,h/16)",
+    "fontcolor=white",
+    "box=1",
+    "boxcolor=black@0.5",
+    "boxborderw=4",
+  ];
+  return `drawtext=${escaped(option, "'[],;")}:${style.join(":")}`;
+}
+
+/** Puts a backslash before each backslash and each of `special`. */
+function escaped(text: string, special: string): string {
+  return text.replace(
+    /[\s\S]/g,
+    (c) => c === "\\" || special.includes(c) ? `\\${c}` : c,
+  );
 }
 
 /**
@@ -147,11 +275,12 @@ export function captureArgs(options: CaptureOptions): string[] {
       break;
     }
   }
-  args.push(...words("-an -threads 1 -vf"), `scale=${width}:-2`);
+  const filters = videoFilters(width, options.picture);
+  args.push(...words("-an -threads 1 -vf"), filters);
   args.push(...words("-c:v mjpeg -q:v"), String(quality));
   args.push(...words("-f mjpeg -flush_packets 1 pipe:1"));
   const relays = options.relays ?? [];
-  if (relays.length > 0) args.push(...h264Output(width, relays));
+  if (relays.length > 0) args.push(...h264Output(filters, relays));
   return args;
 }
 
@@ -162,11 +291,11 @@ export function captureArgs(options: CaptureOptions): string[] {
  * UDP never fails to send, and `onfail=ignore` keeps ffmpeg going anyway:
  * so a publish target that goes away can never stop the local stream.
  */
-function h264Output(width: number, relays: string[]): string[] {
+function h264Output(filters: string, relays: string[]): string[] {
   const slaves = relays.map((url) => `[f=mpegts:onfail=ignore]${url}`);
   return [
     ...words("-map 0:v -vf"),
-    `scale=${width}:-2`,
+    filters,
     ...words("-c:v libx264 -preset ultrafast -tune zerolatency"),
     ...words("-pix_fmt yuv420p -force_key_frames expr:gte(t,n_forced*1)"),
     ...words("-f tee"),
