@@ -48,6 +48,8 @@ Deno.test("camwire.service starts the server with flags its own parser accepts, 
   assert.equal(flags.port, 9999);
   assert.equal(flags.httpPort, 8080);
   assert.equal(flags.token, env.CAMWIRE_TOKEN);
+  // A status line a minute, and an unchanged one only once.
+  assert.equal(flags.statusIntervalS, 60);
 });
 
 Deno.test("camwire.service runs as a non-root user in the video group, restarts on failure, stops with SIGTERM", async () => {
@@ -86,6 +88,13 @@ Deno.test("deno install makes camwire-server and camwire commands that run", asy
         stderr: "piped",
       }).output();
       assert.ok(install.success, new TextDecoder().decode(install.stderr));
+      // The command runs the checkout's file, not a copy: a `git pull`
+      // updates it (README "Run it as a service").
+      const launcher = await Deno.readTextFile(`${root}/bin/${name}`);
+      assert.ok(
+        launcher.includes(`file://${ROOT}${script}`),
+        `${name} does not run ${ROOT}${script}:\n${launcher}`,
+      );
       const help = await new Deno.Command(`${root}/bin/${name}`, {
         args: ["--help"],
         stdout: "piped",
