@@ -31,7 +31,12 @@ import {
   UsageError,
 } from "./common/cli.ts";
 import { Backoff } from "./common/backoff.ts";
-import { ffplaySink, fileSink, type FrameSink } from "./common/sinks.ts";
+import {
+  ffplaySink,
+  fileSink,
+  type FrameSink,
+  OutputError,
+} from "./common/sinks.ts";
 import { recordFormat, recordSink } from "./common/record.ts";
 import {
   closedEarly,
@@ -304,7 +309,12 @@ export async function watch(
       problem = `the server closed the stream after ${result.frames} frames`;
     } catch (error) {
       total += got;
-      if (!options.reconnect || !(error instanceof CamwireError)) throw error;
+      if (
+        !options.reconnect || !(error instanceof CamwireError) ||
+        error instanceof OutputError
+      ) {
+        throw error;
+      }
       problem = error.message;
     }
     if (got > 0) backoff.reset(); // it worked for a while
@@ -484,7 +494,7 @@ export function parseClientFlags(
 }
 
 async function openSink(flags: Flags): Promise<FrameSink> {
-  if (flags.output === "-") return fileSink(Deno.stdout.writable);
+  if (flags.output === "-") return fileSink(Deno.stdout.writable, "stdout");
   const format = flags.output && recordFormat(flags.output);
   if (flags.output !== undefined && format) {
     return recordSink(flags.output, format);
@@ -496,7 +506,7 @@ async function openSink(flags: Flags): Promise<FrameSink> {
         create: true,
         truncate: true,
       });
-      return fileSink(file.writable);
+      return fileSink(file.writable, `"${flags.output}"`);
     } catch (error) {
       throw new CamwireError(
         `Cannot open "${flags.output}" for writing: ${message(error)}`,

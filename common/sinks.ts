@@ -8,7 +8,7 @@
  * @module
  */
 
-import { CamwireError } from "./cli.ts";
+import { CamwireError, message } from "./cli.ts";
 import { FfplayMissingError, FfplayWindow, NoDisplayError } from "./ffplay.ts";
 
 /** Where received JPEGs go. */
@@ -23,6 +23,25 @@ export interface FrameSink {
   readonly failure?: string | undefined;
   /** Flushes and releases the sink. */
   close(): Promise<void>;
+}
+
+/**
+ * The stream's output failed: not the server's fault, so never retried.
+ * Most often the program reading stdout has ended (`| head`).
+ */
+export class OutputError extends CamwireError {
+  /**
+   * @param name Where the stream went, e.g. `stdout` or a file name.
+   * @param cause What the write threw.
+   */
+  constructor(name: string, cause: unknown) {
+    super(
+      cause instanceof Deno.errors.BrokenPipe
+        ? `Cannot write to ${name}: it was closed (whatever read it has ended)`
+        : `Cannot write to ${name}: ${message(cause)}`,
+    );
+    this.name = "OutputError";
+  }
 }
 
 /**
@@ -42,10 +61,16 @@ export interface FrameSink {
  * assert.equal(chunks.length, 1);
  * ```
  */
-export function fileSink(writable: WritableStream<Uint8Array>): FrameSink {
+export function fileSink(
+  writable: WritableStream<Uint8Array>,
+  name = "the output",
+): FrameSink {
   const writer = writable.getWriter();
   return {
-    put: (jpeg) => writer.write(jpeg),
+    put: (jpeg) =>
+      writer.write(jpeg).catch((error) => {
+        throw new OutputError(name, error);
+      }),
     ended: new Promise(() => {}),
     dropped: 0,
     close: () => writer.close().catch(() => {}),
