@@ -46,6 +46,9 @@ export const SYMBOLS = {
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   getsockname: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
   getpeername: { parameters: ["i32", "buffer", "buffer"], result: "i32" },
+  // shutdown(fd, how): ends a socket whose Deno resource close() cannot
+  // end (a TLS connection stuck in its handshake or in a write).
+  shutdown: { parameters: ["i32", "i32"], result: "i32" },
   // poll(fds, nfds, timeout): waits without blocking the event loop.
   poll: {
     parameters: ["buffer", "usize", "i32"],

@@ -8,7 +8,9 @@
  */
 
 import { CamwireError, message } from "../common/cli.ts";
-import { limitSendQueue } from "./sockets.ts";
+import { sleep } from "../common/time.ts";
+import { cutSocket, limitSendQueue } from "./sockets.ts";
+import type { LogTally } from "./tally.ts";
 
 /**
  * Deno's default listen backlog (511) silently drops connects when a
@@ -129,14 +131,102 @@ export function peerName(addr: Deno.Addr): string {
 }
 
 /**
- * Closes a connection or listener that may be closed already.
+ * Closes a connection or listener that may be closed already. A TLS
+ * connection is cut beneath Deno ({@linkcode cutSocket}): its `close()`
+ * alone left silent and stalled ones ESTABLISHED.
  *
  * @param resource What to close.
  */
 export function closeQuietly(resource: { close(): void }): void {
+  if ("handshake" in resource) return cutSocket(resource as Deno.TlsConn);
   try {
     resource.close();
   } catch {
     // Already closed.
+  }
+}
+
+/** The longest pause of {@linkcode acceptEach} while fds are exhausted. */
+const MAX_ACCEPT_PAUSE_MS = 500;
+
+/**
+ * Whether an error is the process or the system running out of fds
+ * (EMFILE, ENFILE): the one accept failure worth a pause.
+ *
+ * @param error What `accept` threw.
+ * @returns True for "Too many open files" (os error 24 or 23).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * assert.ok(outOfFds(new Error("Too many open files (os error 24)")));
+ * assert.ok(!outOfFds(new Error("Transport endpoint is not connected (os error 107)")));
+ * ```
+ */
+export function outOfFds(error: unknown): boolean {
+  return /\(os error 2[34]\)/.test(message(error));
+}
+
+/** How {@linkcode acceptEach} reports. */
+export interface AcceptOptions {
+  /** e.g. `--http-port 8080`, for its log lines. */
+  what: string;
+  log: (line: string) => void;
+  /** Where other accept failures are counted (rate-limited lines). */
+  tally: LogTally;
+  /** True once the server is closing: a failure then ends the loop. */
+  closing: () => boolean;
+}
+
+/**
+ * Accepts connections until the listener is closed, handing each to
+ * `handle`. It never throws and never stops for a failure: a peer that
+ * reset before it was accepted (ENOTCONN; 200 of them once delayed the
+ * next viewer by 20 s while the loop paused 100 ms for each) is counted
+ * and the loop goes on at once; running out of fds pauses it (50 ms
+ * doubling to 0.5 s), logged once, and it says when it accepts again.
+ *
+ * @param listener The listener.
+ * @param handle Takes each connection; must not throw.
+ * @param options Names and logs.
+ * @returns Resolves when the listener is closed.
+ */
+export async function acceptEach(
+  listener: Deno.Listener,
+  handle: (conn: Deno.Conn) => void,
+  options: AcceptOptions,
+): Promise<void> {
+  let pause = 0;
+  while (true) {
+    let conn: Deno.Conn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (options.closing() || error instanceof Deno.errors.BadResource) {
+        return;
+      }
+      if (!outOfFds(error)) {
+        options.tally.note(
+          "accept failed",
+          `camwire: ${options.what}: accept failed: ${message(error)}`,
+        );
+        continue;
+      }
+      if (pause === 0) {
+        options.log(
+          `camwire: ${options.what}: out of file descriptors (${
+            message(error)
+          }): new connections wait; viewers connected keep streaming`,
+        );
+      }
+      pause = Math.min(Math.max(pause * 2, 50), MAX_ACCEPT_PAUSE_MS);
+      await sleep(pause);
+      continue;
+    }
+    if (pause !== 0) {
+      pause = 0;
+      options.log(`camwire: ${options.what}: accepting connections again`);
+    }
+    handle(conn);
   }
 }
