@@ -16,11 +16,19 @@
  * @module
  */
 
-import { deadline } from "../common/time.ts";
+import type { DeliveryTotals } from "../common/latest.ts";
 import { type Metrics, METRICS_TYPE, renderMetrics } from "./metrics.ts";
 import { peerName } from "./net.ts";
 import { page } from "./page.ts";
-import { dropStalled, type HubFrame, type Stallable } from "./viewers.ts";
+import type { DirectSender } from "./sockets.ts";
+import {
+  dropStalled,
+  HALF_CLOSED,
+  type HubFrame,
+  type JpegSink,
+  Viewer,
+  ViewerInput,
+} from "./viewers.ts";
 
 /** Multipart boundary of `/stream.mjpg`. */
 export const BOUNDARY = "camwireframe";
@@ -29,26 +37,31 @@ export const BOUNDARY = "camwireframe";
 export interface FrameHub {
   /** The newest frame, or `null` before the first. */
   readonly current: HubFrame | null;
-  /** Resolves with the first frame whose `seq` is above `seq`. */
-  next(seq: number): Promise<HubFrame>;
+  /** Where the HTTP side is shown each frame, as the preview is. */
+  readonly jpegSinks: Set<JpegSink>;
+  /** Synchronous sends, shared with the TCP viewers (`null`: none). */
+  readonly direct: DirectSender | null;
+  /** Delivery counters shared with every other viewer. */
+  readonly totals: DeliveryTotals;
   /** The server's numbers for `/stats`. */
   stats(): object;
   /** The server's numbers for `/metrics`. */
   metrics(): Metrics;
   /**
-   * Asks for a viewer slot under `--max-clients`.
+   * Asks for a viewer slot under `--max-clients` and
+   * `--max-clients-per-ip`.
    *
+   * @param name For the refusal's log line.
+   * @param address The viewer's address.
    * @returns A release function, or `null` when the server is full.
    */
-  takeSlot(name: string): (() => void) | null;
+  takeSlot(name: string, address: string): (() => void) | null;
   /** Viewers of every kind, for log lines. */
   viewerCount(): number;
   /** Called after a stream viewer came or went. */
   viewersChanged(): void;
   /** The frame for a snapshot (starting an idle capture if need be). */
   snapshot(): Promise<HubFrame | null>;
-  /** Counts a frame sent to a viewer, after `skipped` it never got. */
-  count(skipped: number, bytes: number): void;
 }
 
 /** Options of {@linkcode serveHttp}. */
@@ -95,39 +108,88 @@ const NO_CACHE = {
   pragma: "no-cache",
 };
 
-const CRLF = new TextEncoder().encode("\r\n");
+/** Parts already built, so that each frame has one for all viewers. */
+const parts = new WeakMap<Uint8Array, Uint8Array>();
 
-/** Part headers already built, so that each frame has one for all viewers. */
-const partHeaders = new WeakMap<HubFrame, Uint8Array>();
-
-/** The part header of a frame, built once and shared by every viewer. */
-function partHeaderOf(frame: HubFrame): Uint8Array {
-  let header = partHeaders.get(frame);
-  if (header === undefined) {
-    header = partHeader(frame.jpeg.length);
-    partHeaders.set(frame, header);
+/**
+ * One multipart part of a JPEG — boundary, headers, the JPEG, CRLF — in
+ * one buffer, built once per frame and shared by every stream viewer, so
+ * that each gets it with one `send(2)`, as a TCP viewer gets its frame.
+ * The copy costs one JPEG (8 KB) per frame, not per viewer.
+ *
+ * @param jpeg The frame's JPEG.
+ * @returns The part.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const part = partOf(new Uint8Array([0xff, 0xd8, 0xff, 0xd9]));
+ * assert.match(new TextDecoder().decode(part), /Content-Length: 4\r\n\r\n/);
+ * assert.equal(partOf(new Uint8Array(4)) === part, false);
+ * ```
+ */
+export function partOf(jpeg: Uint8Array): Uint8Array {
+  let part = parts.get(jpeg);
+  if (part === undefined) {
+    const header = new TextEncoder().encode(
+      `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`,
+    );
+    part = new Uint8Array(header.length + jpeg.length + 2);
+    part.set(header);
+    part.set(jpeg, header.length);
+    part.set([13, 10], header.length + jpeg.length);
+    parts.set(jpeg, part);
   }
-  return header;
+  return part;
 }
 
-/** The bytes that open one multipart part: boundary and headers. */
-function partHeader(jpegLength: number): Uint8Array {
-  return new TextEncoder().encode(
-    `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpegLength}\r\n\r\n`,
-  );
+/**
+ * A `/stream.mjpg` request that may stream: its slot is taken. The server
+ * sends `headers` with a 200, then hands the connection to
+ * {@linkcode HttpSide.startStream}; or calls `release` if it cannot.
+ */
+export class StreamGrant {
+  /** The headers of the 200. */
+  readonly headers: Headers;
+  /** The viewer's name, `host:port`. */
+  readonly name: string;
+  /** Gives the slot back (once). */
+  readonly release: () => void;
+
+  /**
+   * @param headers The headers of the 200.
+   * @param name The viewer's name.
+   * @param release Gives the slot back.
+   */
+  constructor(headers: Headers, name: string, release: () => void) {
+    this.headers = headers;
+    this.name = name;
+    this.release = release;
+  }
+}
+
+/** The connection a request came on, as {@linkcode HttpSide.handle} needs it. */
+export interface RequestInfo {
+  /** The peer. */
+  remoteAddr: Deno.Addr;
 }
 
 /**
  * The HTTP side's router and its stream viewers, without a socket: each
- * `Request` becomes a `Response`, as std's `serveDir(request)`, so it can be
- * served by `Deno.serve` ({@linkcode serveHttp}) or called in-process.
+ * `Request` becomes a `Response` (as std's `serveDir(request)`), or, for a
+ * stream, a {@linkcode StreamGrant}; server/http_server.ts puts it on the
+ * wire. Stream viewers are {@linkcode Viewer}s, as TCP viewers are: each
+ * frame's part is built once ({@linkcode partOf}) and offered to every one
+ * of them, newest first, with one synchronous `send(2)` where it can.
  *
  * @example Unknown paths are 404
  * ```ts
  * import assert from "node:assert/strict";
  * const hub = {
  *   current: null,
- *   next: () => new Promise<never>(() => {}),
+ *   jpegSinks: new Set<{ show(jpeg: Uint8Array): void }>(),
+ *   direct: null,
+ *   totals: { sent: 0, skipped: 0, bytes: 0 },
  *   stats: () => ({}),
  *   metrics: () => ({
  *     uptimeSeconds: 0, captureState: "live", captureFps: 0,
@@ -138,7 +200,6 @@ function partHeader(jpegLength: number): Uint8Array {
  *   viewerCount: () => 0,
  *   viewersChanged: () => {},
  *   snapshot: () => Promise.resolve(null),
- *   count: () => {},
  * };
  * const side = new HttpSide(hub, {
  *   hostname: "127.0.0.1",
@@ -152,17 +213,17 @@ function partHeader(jpegLength: number): Uint8Array {
  * });
  * const info = {
  *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 40000 },
- *   completed: Promise.resolve(),
  * } as const;
  * const res = await side.handle(new Request("http://camwire/nope"), info);
+ * assert.ok(res instanceof Response);
  * assert.equal(res.status, 404);
  * await res.body?.cancel();
  * ```
  */
-export class HttpSide {
+export class HttpSide implements JpegSink {
   #hub: FrameHub;
   #options: HttpOptions;
-  #streams = new Set<MjpegStream>();
+  #streams = new Set<Viewer>();
 
   /**
    * @param hub The server's frames and numbers.
@@ -182,19 +243,86 @@ export class HttpSide {
    * Answers one request.
    *
    * @param request The request.
-   * @param info Its connection: the viewer's name, and when it is over.
-   * @returns The response; for `/stream.mjpg`, one whose body never ends.
+   * @param info Its connection: the viewer's address.
+   * @returns The response; for a `/stream.mjpg` that may stream, a
+   * {@linkcode StreamGrant} holding its slot.
    */
   async handle(
     request: Request,
-    info: Deno.ServeHandlerInfo,
-  ): Promise<Response> {
+    info: RequestInfo,
+  ): Promise<Response | StreamGrant> {
     return await this.#route(request, info);
   }
 
   /**
-   * Drops the stream viewers that have not taken a frame for longer than
-   * `clientTimeoutMs` ({@linkcode dropStalled}).
+   * Starts a granted stream on its connection, whose 200 has been sent:
+   * from now on it gets the newest frame's part at each frame, and is
+   * dropped (its connection closed) when a send fails or stalls.
+   *
+   * @param grant What {@linkcode HttpSide.handle} gave.
+   * @param conn The viewer's connection.
+   * @param sent The frame already sent with the 200, if any: the next
+   * frame is the first it is offered.
+   * @returns The viewer; it leaves by itself (see {@linkcode Viewer.watch}).
+   */
+  startStream(
+    grant: StreamGrant,
+    conn: Deno.Conn,
+    sent: HubFrame | null = null,
+  ): Viewer {
+    const hub = this.#hub;
+    const viewer = new Viewer(conn, (v, reason) => {
+      v.close();
+      if (!this.#streams.delete(v)) return;
+      grant.release();
+      hub.viewersChanged();
+      this.#options.log(
+        `camwire: http viewer ${grant.name} left: ${reason} ` +
+          `(${hub.viewerCount()} watching)`,
+      );
+    }, hub.totals);
+    if (hub.direct !== null && !("handshake" in conn)) {
+      viewer.sendDirectly(hub.direct);
+    }
+    this.#streams.add(viewer);
+    hub.viewersChanged();
+    this.#options.log(
+      `camwire: http viewer ${grant.name} connected (${hub.viewerCount()} watching)`,
+    );
+    const current = hub.current;
+    if (current !== null && current !== sent) {
+      viewer.sender.offer(partOf(current.jpeg));
+    }
+    return viewer;
+  }
+
+  /**
+   * Watches a stream viewer's input until it goes, then drops it. Unlike a
+   * TCP viewer, an HTTP client that ends its input has gone (browsers and
+   * players close, they do not half-close), as it was under `Deno.serve`.
+   *
+   * @param viewer What {@linkcode HttpSide.startStream} returned.
+   * @returns Resolves once the viewer is dropped.
+   */
+  async watch(viewer: Viewer): Promise<void> {
+    const reason = await new ViewerInput(viewer.conn).watch();
+    viewer.drop(reason === HALF_CLOSED ? "disconnected" : reason);
+  }
+
+  /**
+   * Offers a frame to every stream viewer: its part built once.
+   *
+   * @param jpeg The frame's JPEG.
+   */
+  show(jpeg: Uint8Array): void {
+    if (this.#streams.size === 0) return;
+    const part = partOf(jpeg);
+    for (const viewer of this.#streams) viewer.sender.offer(part);
+  }
+
+  /**
+   * Drops the stream viewers whose frame has not gone out for longer than
+   * `clientTimeoutMs` ({@linkcode dropStalled}): their connections closed.
    *
    * @param now The time to measure against.
    */
@@ -208,13 +336,13 @@ export class HttpSide {
    * @param reason For the log lines.
    */
   dropAll(reason: string): void {
-    for (const stream of [...this.#streams]) stream.drop(reason);
+    for (const viewer of [...this.#streams]) viewer.drop(reason);
   }
 
   async #route(
     request: Request,
-    info: Deno.ServeHandlerInfo,
-  ): Promise<Response> {
+    info: RequestInfo,
+  ): Promise<Response | StreamGrant> {
     const options = this.#options;
     const url = new URL(request.url);
     const route = routeOf(url);
@@ -257,12 +385,12 @@ export class HttpSide {
   #answer(
     route: Route,
     url: URL,
-    info: Deno.ServeHandlerInfo,
+    info: RequestInfo,
     head: boolean,
-  ): Response | Promise<Response> {
+  ): Response | StreamGrant | Promise<Response> {
     switch (route) {
       case "page":
-        // Deno.serve drops the body of a HEAD response but keeps its length.
+        // The wire keeps the length of a HEAD response's body, not the body.
         return new Response(page(url, this.#options), {
           headers: { "content-type": "text/html; charset=utf-8", ...NO_CACHE },
         });
@@ -275,69 +403,24 @@ export class HttpSide {
       case "snapshot":
         return snapshotResponse(this.#hub);
       case "stream":
-        return this.#streamResponse(info, head);
+        return this.#streamGrant(info, head);
     }
   }
 
-  #streamResponse(info: Deno.ServeHandlerInfo, head: boolean): Response {
-    const hub = this.#hub;
-    const headers = {
+  #streamGrant(info: RequestInfo, head: boolean): Response | StreamGrant {
+    const headers = new Headers({
       "content-type": `multipart/x-mixed-replace; boundary=${BOUNDARY}`,
       ...NO_CACHE,
-    };
+    });
     if (head) return new Response(null, { headers });
     const name = peerName(info.remoteAddr);
-    const release = hub.takeSlot(`http ${name}`);
+    const address = info.remoteAddr.transport === "tcp"
+      ? info.remoteAddr.hostname
+      : info.remoteAddr.transport;
+    const release = this.#hub.takeSlot(`http ${name}`, address);
     if (release === null) return text(503, "Too many viewers (--max-clients)");
-    const stream = new MjpegStream(hub, this.#options.log, name, () => {
-      this.#streams.delete(stream);
-      release();
-      hub.viewersChanged();
-    });
-    this.#streams.add(stream);
-    hub.viewersChanged();
-    this.#options.log(
-      `camwire: http viewer ${name} connected (${hub.viewerCount()} watching)`,
-    );
-    // Settles (or rejects) when the response is over: the viewer has gone.
-    info.completed.catch(() => {}).finally(() => stream.drop("disconnected"));
-    return new Response(stream.body, { headers });
+    return new StreamGrant(headers, name, release);
   }
-}
-
-/**
- * Serves the HTTP side with `Deno.serve`: an {@linkcode HttpSide}, and a
- * sweeper that drops stalled stream viewers every second.
- *
- * @param hub The server's frames and numbers.
- * @param options Address, token, TLS and limits.
- * @returns The running frontend.
- */
-export function serveHttp(hub: FrameHub, options: HttpOptions): HttpFrontend {
-  const side = new HttpSide(hub, options);
-  const serveOptions = {
-    hostname: options.hostname,
-    port: options.port,
-    onListen: () => {},
-    ...(options.tls ?? {}),
-  };
-  const server = Deno.serve(
-    serveOptions,
-    (request, info) => side.handle(request, info),
-  );
-  const sweeper = setInterval(() => side.dropStalled(), 1000);
-  return {
-    port: server.addr.port,
-    get viewers() {
-      return side.viewers;
-    },
-    async close() {
-      clearInterval(sweeper);
-      side.dropAll("server stopping");
-      // A stalled viewer would hold a graceful shutdown forever.
-      await deadline(server.shutdown(), 1000, undefined);
-    },
-  };
 }
 
 async function snapshotResponse(hub: FrameHub): Promise<Response> {
@@ -347,7 +430,7 @@ async function snapshotResponse(hub: FrameHub): Promise<Response> {
       "retry-after": "1",
     });
   }
-  // Deno.serve drops the body of a HEAD response but keeps its length.
+  // The wire keeps the length of a HEAD response's body, not the body.
   return new Response(frame.jpeg, {
     headers: { "content-type": "image/jpeg", ...NO_CACHE },
   });
@@ -471,87 +554,4 @@ function text(
     status,
     headers: { "content-type": "text/plain; charset=utf-8", ...headers },
   });
-}
-
-/**
- * One `/stream.mjpg` viewer. The body stream is pulled by Deno's HTTP
- * writer only when the socket can take more, so a slow viewer's pull comes
- * late and gets the newest frame then: the frames in between are skipped,
- * never queued (latest-frame-wins, as for TCP viewers).
- */
-class MjpegStream implements Stallable {
-  readonly body: ReadableStream<Uint8Array>;
-  #hub: FrameHub;
-  #log: (line: string) => void;
-  #name: string;
-  #onEnd: () => void;
-  #lastSeq = 0;
-  #busySince = 0;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #ended = false;
-
-  constructor(
-    hub: FrameHub,
-    log: (line: string) => void,
-    name: string,
-    onEnd: () => void,
-  ) {
-    this.#hub = hub;
-    this.#log = log;
-    this.#name = name;
-    this.#onEnd = onEnd;
-    this.#lastSeq = (hub.current?.seq ?? 1) - 1; // start with the newest
-    this.body = new ReadableStream<Uint8Array>({
-      start: (controller) => {
-        this.#controller = controller;
-      },
-      pull: () => this.#pull(),
-      cancel: () => this.drop("disconnected"),
-    }, { highWaterMark: 0 });
-  }
-
-  /**
-   * When the writer was handed the frame it has not finished with (it has
-   * not asked for the next), or 0 while it waits for a frame.
-   */
-  get busySince(): number {
-    return this.#busySince;
-  }
-
-  async #pull(): Promise<void> {
-    if (this.#ended) return;
-    this.#busySince = 0;
-    const frame = await this.#hub.next(this.#lastSeq);
-    if (this.#ended) return;
-    const skipped = this.#lastSeq === 0 ? 0 : frame.seq - this.#lastSeq - 1;
-    this.#lastSeq = frame.seq;
-    // Three shared buffers per frame: no copy of the JPEG per viewer.
-    this.#controller.enqueue(partHeaderOf(frame));
-    this.#controller.enqueue(frame.jpeg);
-    this.#controller.enqueue(CRLF);
-    this.#hub.count(skipped, frame.jpeg.length);
-    this.#busySince = performance.now();
-  }
-
-  /**
-   * Ends the stream: no more frames for this viewer. Deno.serve offers no
-   * way to cut a connection whose writes are stuck; erroring the body
-   * would only print the error once the stuck write ends. So the body is
-   * closed: a stalled viewer's connection holds what it already has in
-   * its buffers (bounded by --send-queue) until it reads or goes away.
-   */
-  drop(reason: string): void {
-    if (this.#ended) return;
-    this.#ended = true;
-    this.#onEnd();
-    try {
-      this.#controller.close();
-    } catch {
-      // Already closed.
-    }
-    this.#log(
-      `camwire: http viewer ${this.#name} left: ${reason} ` +
-        `(${this.#hub.viewerCount()} watching)`,
-    );
-  }
 }

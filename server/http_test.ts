@@ -10,8 +10,14 @@
 import assert from "node:assert/strict";
 import { jpegSize, JpegSplitter, readStamp } from "../framing.ts";
 import type { ServerStats } from "./server.ts";
-import { BOUNDARY, type FrameHub, type HttpOptions, HttpSide } from "./http.ts";
-import type { HubFrame } from "./viewers.ts";
+import {
+  BOUNDARY,
+  type FrameHub,
+  type HttpOptions,
+  HttpSide,
+  type RequestInfo,
+} from "./http.ts";
+import type { HubFrame, JpegSink } from "./viewers.ts";
 import type { Metrics } from "./metrics.ts";
 import { launchChromium } from "../testing/devtools.ts";
 import {
@@ -191,21 +197,20 @@ Deno.test("HttpSide.handle() streams /stream.mjpg as multipart parts of the hub'
   try {
     // Boundary, headers, blank line, the JPEG and a CRLF, byte for byte.
     assert.deepEqual(await readBytes(reader, size), partBytes(second));
-    // The reader is slow: of three frames meanwhile, it gets the newest.
-    hub.publish(fakeJpeg(3));
+    // The reader is slow: of three frames meanwhile, it gets the one in
+    // flight when it stopped, then the newest (as a TCP viewer does).
+    const third = hub.publish(fakeJpeg(3));
     hub.publish(fakeJpeg(4));
     const fifth = hub.publish(fakeJpeg(5));
+    assert.deepEqual(await readBytes(reader, size), partBytes(third));
     assert.deepEqual(await readBytes(reader, size), partBytes(fifth));
     // A reader that waits gets the next frame as soon as it is published.
     const reading = readBytes(reader, size);
     await tick();
     const sixth = hub.publish(fakeJpeg(6));
     assert.deepEqual(await reading, partBytes(sixth));
-    assert.deepEqual(hub.counted, [
-      { skipped: 0, bytes: FAKE_JPEG_SIZE },
-      { skipped: 2, bytes: FAKE_JPEG_SIZE },
-      { skipped: 0, bytes: FAKE_JPEG_SIZE },
-    ]);
+    // Four parts sent, one frame skipped; bytes are the parts'.
+    assert.deepEqual(hub.totals, { sent: 4, skipped: 1, bytes: 4 * size });
   } finally {
     await reader.cancel();
   }
@@ -234,26 +239,32 @@ Deno.test("HttpSide.handle() parses the parts of /stream.mjpg like a client: one
 });
 
 Deno.test("HttpSide.handle() names a stream viewer by its address (IPv6 in brackets) and gives its slot back once when it leaves", async () => {
-  for (const end of ["cancel", "complete", "fail"] as const) {
+  // The peer stops reading and closes, closes while idle, or closes with
+  // a write in flight: each time the next send fails, and it has left.
+  for (const end of ["cancel", "close idle", "close mid-write"] as const) {
     const { side, hub, lines } = fakeSide();
     hub.publish(fakeJpeg(1));
-    const { info, complete, fail } = infoFor("::1", 40000);
+    const { info } = infoFor("::1", 40000);
     const res = await request(side, "/stream.mjpg", {}, info);
     assert.deepEqual(hub.slotsTaken, ["http [::1]:40000"]);
+    assert.deepEqual(hub.addresses, ["::1"]);
     assert.equal(side.viewers, 1);
     assert.equal(hub.changes, 1);
     assert.deepEqual(lines, [
       "camwire: http viewer [::1]:40000 connected (1 watching)",
     ]);
     const reader = res.body!.getReader();
+    const conn = fakeConns.get(res)!;
     if (end === "cancel") await reader.cancel();
     else {
-      if (end === "complete") complete();
-      else fail(new Deno.errors.Interrupted("operation canceled"));
-      // The body ends: no more frames.
-      while (!(await reader.read()).done) { /* the part already queued */ }
+      if (end === "close idle") {
+        await readBytes(reader, partBytes(hub.current!).length);
+        await tick();
+      }
+      conn.peerCloses();
+      await tick(); // its FIN is read before the next frame comes
+      hub.publish(fakeJpeg(2));
     }
-    complete();
     await tick();
     assert.equal(hub.released, 1, end);
     assert.equal(side.viewers, 0);
@@ -278,7 +289,8 @@ Deno.test("HttpSide.handle() answers /stream.mjpg with 503 when the hub has no s
 Deno.test("HttpSide.dropStalled() drops a stream viewer that has held a frame over clientTimeoutMs, not one waiting for a frame", async () => {
   const { side, hub, lines } = fakeSide({ clientTimeoutMs: 10_000 });
   hub.publish(fakeJpeg(1));
-  const stalled = (await request(side, "/stream.mjpg")).body!.getReader();
+  const stalledRes = await request(side, "/stream.mjpg");
+  const stalled = stalledRes.body!.getReader();
   const waiting =
     (await request(side, "/stream.mjpg", {}, infoFor("10.0.0.2", 5).info)).body!
       .getReader();
@@ -288,7 +300,11 @@ Deno.test("HttpSide.dropStalled() drops a stream viewer that has held a frame ov
     await readBytes(waiting, size);
     const reading = waiting.read(); // asks for the next frame: not stalled
     await tick();
+    // A frame for both: the waiting reader takes it, the stalled one not.
     const handedOver = performance.now();
+    hub.publish(fakeJpeg(2));
+    await tick();
+    assert.equal((await reading).done, false);
     side.dropStalled(handedOver + 9_000);
     assert.equal(side.viewers, 2);
     side.dropStalled(handedOver + 10_100);
@@ -297,11 +313,10 @@ Deno.test("HttpSide.dropStalled() drops a stream viewer that has held a frame ov
       lines.at(-1),
       "camwire: http viewer 127.0.0.1:40000 left: dropped: a frame took over 10.0 s to send (1 watching)",
     );
+    // Its connection is closed: the stalled reader's stream ends.
     assert.equal((await stalled.read()).done, true);
     side.dropStalled(handedOver + 1e9);
     assert.equal(side.viewers, 1);
-    hub.publish(fakeJpeg(2));
-    assert.equal((await reading).done, false);
   } finally {
     await stalled.cancel();
     await waiting.cancel();
@@ -336,6 +351,9 @@ Deno.test("HttpSide.handle() serves /stream and /?action=stream as /stream.mjpg,
     assert.equal(res.headers.get("cache-control"), NO_CACHE);
     assert.deepEqual(await res.bytes(), newest.jpeg, path);
   }
+  // Each stream's reader went: the next frame's send fails.
+  hub.publish(fakeJpeg(2));
+  await tick();
   // Each stream took a slot and gave it back; no snapshot took one.
   assert.equal(hub.slotsTaken.length, 3);
   assert.equal(hub.released, 3);
@@ -432,7 +450,7 @@ Deno.test("HttpSide.handle() with a token answers Basic auth with a wrong passwo
     }
   }
   assert.deepEqual(hub.slotsTaken, []);
-  assert.deepEqual(hub.counted, []);
+  assert.deepEqual(hub.totals, { sent: 0, skipped: 0, bytes: 0 });
 });
 
 Deno.test("HttpSide.handle() with allowOrigin sets Access-Control-Allow-Origin on the stream, snapshot and stats only, and answers their preflight", async () => {
@@ -661,6 +679,7 @@ Deno.test("http: /stats is JSON with the server's numbers, and they move", async
     assert.deepEqual(
       Object.keys(first).sort(),
       [
+        "framesDropped",
         "framesIn",
         "framesSent",
         "framesSkipped",
@@ -678,7 +697,14 @@ Deno.test("http: /stats is JSON with the server's numbers, and they move", async
     for (const key of ["uptimeSeconds", "fpsIn", "kbitPerSecondOut"] as const) {
       assert.equal(typeof first[key], "number", key);
     }
-    for (const key of ["framesIn", "framesSent", "framesSkipped"] as const) {
+    for (
+      const key of [
+        "framesIn",
+        "framesSent",
+        "framesSkipped",
+        "framesDropped",
+      ] as const
+    ) {
       assert.ok(Number.isInteger(first[key]), key);
     }
     await sleep(1100);
@@ -1580,32 +1606,27 @@ function fakeJpeg(seq: number): Uint8Array<ArrayBuffer> {
  */
 class FakeHub implements FrameHub {
   current: HubFrame | null = null;
+  readonly jpegSinks = new Set<JpegSink>();
+  readonly direct = null;
+  /** What the stream viewers' senders counted. */
+  readonly totals = { sent: 0, skipped: 0, bytes: 0 };
   /** `takeSlot` answers `null` once this reaches 0. */
   slotsLeft = Infinity;
   /** The names `takeSlot` gave a slot to. */
   readonly slotsTaken: string[] = [];
+  /** The addresses `takeSlot` was given. */
+  readonly addresses: string[] = [];
   /** Calls of the release functions `takeSlot` returned. */
   released = 0;
   /** Calls of `viewersChanged`. */
   changes = 0;
-  /** What `count` was told, call by call. */
-  readonly counted: { skipped: number; bytes: number }[] = [];
-  #waiters: ((frame: HubFrame) => void)[] = [];
 
-  /** Makes `jpeg` the newest frame and wakes whoever waits for one. */
+  /** Makes `jpeg` the newest frame and shows it to every sink. */
   publish(jpeg: Uint8Array<ArrayBuffer>): HubFrame {
     const frame = { seq: (this.current?.seq ?? 0) + 1, jpeg };
     this.current = frame;
-    const waiters = this.#waiters;
-    this.#waiters = [];
-    for (const wake of waiters) wake(frame);
+    for (const sink of this.jpegSinks) sink.show(jpeg);
     return frame;
-  }
-
-  next(seq: number): Promise<HubFrame> {
-    const current = this.current;
-    if (current !== null && current.seq > seq) return Promise.resolve(current);
-    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
   stats(): object {
@@ -1620,16 +1641,17 @@ class FakeHub implements FrameHub {
       captureRestarts: 2,
       framesCaptured: this.current?.seq ?? 0,
       viewers: { tcp: 0, http: this.slotsTaken.length - this.released },
-      framesSent: this.counted.length,
-      framesSkipped: this.counted.reduce((n, c) => n + c.skipped, 0),
-      bytesSent: this.counted.reduce((n, c) => n + c.bytes, 0),
+      framesSent: this.totals.sent,
+      framesSkipped: this.totals.skipped,
+      bytesSent: this.totals.bytes,
     };
   }
 
-  takeSlot(name: string): (() => void) | null {
+  takeSlot(name: string, address: string): (() => void) | null {
     if (this.slotsLeft <= 0) return null;
     this.slotsLeft--;
     this.slotsTaken.push(name);
+    this.addresses.push(address);
     return () => {
       this.slotsLeft++;
       this.released++;
@@ -1647,9 +1669,89 @@ class FakeHub implements FrameHub {
   snapshot(): Promise<HubFrame | null> {
     return Promise.resolve(this.current);
   }
+}
 
-  count(skipped: number, bytes: number): void {
-    this.counted.push({ skipped, bytes });
+/**
+ * A connection without a socket, for a stream viewer in-process: each
+ * `write` waits until the test's reader pulls its bytes (as a socket that
+ * is full until the peer reads), so a reader that does not read holds the
+ * frame being written, and the sender skips to the newest meanwhile.
+ */
+class FakeConn {
+  readonly remoteAddr: Deno.NetAddr;
+  readonly localAddr: Deno.NetAddr = {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 8080,
+  };
+  /** What the peer reads. */
+  readonly readable: ReadableStream<Uint8Array>;
+  #writes: { bytes: Uint8Array; done: (n: number) => void }[] = [];
+  #writeWaiter: (() => void) | null = null;
+  #fail: ((error: Error) => void)[] = [];
+  #readEnd = Promise.withResolvers<number | null>();
+  #closed = false;
+
+  constructor(remoteAddr: Deno.NetAddr) {
+    this.remoteAddr = remoteAddr;
+    this.readable = new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        while (this.#writes.length === 0) {
+          if (this.#closed) return controller.close();
+          await new Promise<void>((wake) => this.#writeWaiter = wake);
+        }
+        const { bytes, done } = this.#writes.shift()!;
+        controller.enqueue(bytes.slice());
+        done(bytes.length);
+      },
+      cancel: () => this.peerCloses(),
+    }, { highWaterMark: 0 });
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    if (this.#closed) {
+      return Promise.reject(new Deno.errors.BadResource("closed"));
+    }
+    return new Promise((done, fail) => {
+      this.#writes.push({ bytes, done });
+      this.#fail.push(fail);
+      this.#writeWaiter?.();
+    });
+  }
+
+  /** Reads: what the peer sends (nothing) until it closes its end. */
+  read(_buf: Uint8Array): Promise<number | null> {
+    return this.#readEnd.promise;
+  }
+
+  /**
+   * The peer closes: its end of input now, and writes fail from the next
+   * turn on (its FIN comes before the reset of a write).
+   */
+  peerCloses(): void {
+    this.#readEnd.resolve(null);
+    this.#closed = true;
+    this.#writes = [];
+    const fails = this.#fail;
+    this.#fail = [];
+    // A few promise turns: the reader of the input sees its end first.
+    let turns = Promise.resolve();
+    for (let i = 0; i < 10; i++) turns = turns.then(() => {});
+    turns.then(() => {
+      for (const fail of fails) fail(new Deno.errors.BrokenPipe("closed"));
+    });
+    this.#writeWaiter?.();
+  }
+
+  close(): void {
+    this.#closed = true;
+    this.#writes = [];
+    this.#readEnd.reject(new Deno.errors.Interrupted("operation canceled"));
+    for (const fail of this.#fail) {
+      fail(new Deno.errors.Interrupted("operation canceled"));
+    }
+    this.#fail = [];
+    this.#writeWaiter?.();
   }
 }
 
@@ -1674,35 +1776,43 @@ function fakeSide(
     tokenEquals: (a, b) => a === b,
     ...options,
   });
+  hub.jpegSinks.add(side);
   return { side, hub, lines };
 }
 
-/**
- * A connection's {@linkcode Deno.ServeHandlerInfo}, settled by hand as
- * Deno.serve settles it when the response is over.
- */
-function infoFor(hostname = "127.0.0.1", port = 40000): {
-  info: Deno.ServeHandlerInfo;
-  complete: () => void;
-  fail: (error: Error) => void;
-} {
-  const { promise, resolve, reject } = Promise.withResolvers<void>();
-  const remoteAddr: Deno.NetAddr = { transport: "tcp", hostname, port };
-  return {
-    info: { remoteAddr, completed: promise },
-    complete: resolve,
-    fail: reject,
-  };
+/** A connection's peer, for {@linkcode request}. */
+function infoFor(hostname = "127.0.0.1", port = 40000): { info: RequestInfo } {
+  return { info: { remoteAddr: { transport: "tcp", hostname, port } } };
 }
 
-/** Asks `side` for `path` on a fake host, as Deno.serve would. */
-function request(
+/** The connections of the streams {@linkcode request} opened. */
+const fakeConns = new WeakMap<Response, FakeConn>();
+
+/**
+ * Asks `side` for `path` on a fake host, as the wire server would; a
+ * granted stream is started on a {@linkcode FakeConn}, whose bytes are
+ * the body of the response returned.
+ */
+async function request(
   side: HttpSide,
   path: string,
   init: RequestInit = {},
-  info: Deno.ServeHandlerInfo = infoFor().info,
+  info: RequestInfo = infoFor().info,
 ): Promise<Response> {
-  return side.handle(new Request(`http://camwire.test${path}`, init), info);
+  const answer = await side.handle(
+    new Request(`http://camwire.test${path}`, init),
+    info,
+  );
+  if (answer instanceof Response) return answer;
+  const conn = new FakeConn(info.remoteAddr as Deno.NetAddr);
+  const viewer = side.startStream(answer, conn as unknown as Deno.Conn);
+  side.watch(viewer);
+  const response = new Response(conn.readable, {
+    status: 200,
+    headers: answer.headers,
+  });
+  fakeConns.set(response, conn);
+  return response;
 }
 
 /** The bytes `/stream.mjpg` should send for `frame`. */

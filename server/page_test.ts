@@ -65,6 +65,7 @@ async function waitLive(page: Page, ms = 10_000): Promise<void> {
 /** A hash of the picture on screen: it changes when a new frame shows. */
 const PICTURE_HASH = `(() => {
   const live = document.getElementById("live");
+  if (!live.complete || live.naturalWidth === 0) return NaN;
   const canvas = document.createElement("canvas");
   canvas.width = live.naturalWidth;
   canvas.height = live.naturalHeight;
@@ -195,9 +196,11 @@ Deno.test("page: stopping the server shows the offline overlay within 3 s; a new
       server = await startOn(tcp, http);
       const restarted = performance.now();
       await eventually(
-        async () =>
-          !(await page.evaluate<boolean>(overlayShown)) &&
-          (await page.evaluate<number>(PICTURE_HASH)) !== before,
+        async () => {
+          if (await page.evaluate<boolean>(overlayShown)) return false;
+          const hash = await page.evaluate<number>(PICTURE_HASH);
+          return Number.isFinite(hash) && hash !== before;
+        },
         5000,
         "a new live frame",
       );

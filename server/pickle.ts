@@ -14,15 +14,11 @@
 import type { DeliveryTotals } from "../common/latest.ts";
 import { message } from "../common/cli.ts";
 import { BgrDecoder } from "./pickle_decoder.ts";
-import { closeQuietly, listen, peerName } from "./net.ts";
-import {
-  checkToken,
-  dropStalled,
-  type JpegSink,
-  Refusal,
-  Viewer,
-  ViewerInput,
-} from "./viewers.ts";
+import { acceptEach, closeQuietly, listen, peerName } from "./net.ts";
+import { addressOf, type Admission } from "./admission.ts";
+import { passDoor } from "./doorway.ts";
+import type { LogTally } from "./tally.ts";
+import { dropStalled, type JpegSink, Viewer } from "./viewers.ts";
 
 /** What the pickle side needs from the server. */
 export interface PickleHub {
@@ -31,11 +27,12 @@ export interface PickleHub {
   /** Delivery counters shared with every other viewer. */
   readonly totals: DeliveryTotals;
   /**
-   * Asks for a viewer slot under `--max-clients`.
+   * Asks for a viewer slot under `--max-clients` and
+   * `--max-clients-per-ip`.
    *
    * @returns A release function, or `null` when the server is full.
    */
-  takeSlot(name: string): (() => void) | null;
+  takeSlot(name: string, address: string): (() => void) | null;
   /** Viewers of every kind, for log lines. */
   viewerCount(): number;
   /** Called after a viewer came or went (`--on-demand`). */
@@ -56,6 +53,10 @@ export interface PickleOptions {
   /** The ffmpeg program. */
   ffmpeg: string;
   log: (line: string) => void;
+  /** The server's admission rules (pending budget, token backoff). */
+  admission: Admission;
+  /** Where refusals are counted. */
+  tally: LogTally;
 }
 
 /**
@@ -128,53 +129,44 @@ export class PickleSide {
     dropStalled(this.#viewers, this.#options.clientTimeoutMs, now);
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#listener.accept();
-      } catch (error) {
-        if (this.#closing || error instanceof Deno.errors.BadResource) return;
-        this.#options.log(`camwire: pickle accept failed: ${message(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
+  #acceptLoop(): Promise<void> {
+    return acceptEach(this.#listener, (conn) => {
       this.#serve(conn).catch((error) => {
-        this.#options.log(`camwire: pickle viewer failed: ${message(error)}`);
+        this.#options.tally.note(
+          "pickle viewer failed",
+          `camwire: pickle viewer failed: ${message(error)}`,
+        );
       });
-    }
+    }, {
+      what: `--pickle-port ${this.port}`,
+      log: this.#options.log,
+      tally: this.#options.tally,
+      closing: () => this.#closing,
+    });
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
     const name = `pickle ${peerName(conn.remoteAddr)}`;
-    const release = this.#hub.takeSlot(name);
+    const input = await passDoor(conn, {
+      admission: this.#options.admission,
+      tally: this.#options.tally,
+      token: this.#options.token,
+      label: "viewer pickle",
+      inDoor: this.#pending,
+    });
+    if (input === null) return;
+    if (this.#closing) return closeQuietly(conn);
+    const release = this.#hub.takeSlot(name, addressOf(conn.remoteAddr));
     if (release === null) return closeQuietly(conn);
     try {
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-      const input = new ViewerInput(conn);
-      if (this.#options.token !== undefined) {
-        this.#pending.add(conn);
-        try {
-          await checkToken(input, this.#options.token);
-        } catch (error) {
-          closeQuietly(conn);
-          if (!(error instanceof Refusal)) throw error;
-          this.#options.log(
-            `camwire: viewer ${name} refused: ${error.message}`,
-          );
-          return;
-        } finally {
-          this.#pending.delete(conn);
-        }
-      }
-      if (this.#closing) return closeQuietly(conn);
       const viewer = new Viewer(
         conn,
         (v, reason) => this.#remove(v, reason),
         this.#hub.totals,
       );
       this.#add(viewer, name);
-      this.#remove(viewer, await input.watch());
+      this.#remove(viewer, await viewer.watch(input));
     } finally {
       release();
     }

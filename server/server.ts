@@ -15,17 +15,24 @@ import type { Publisher } from "./publish.ts";
 import type { ServerSettings } from "./options.ts";
 import {
   type Broadcaster,
-  checkToken,
   constantTimeEqual,
   dropStalled,
-  Refusal,
   Viewer,
-  ViewerInput,
 } from "./viewers.ts";
-import { boundSendQueue, closeQuietly, listenError, peerName } from "./net.ts";
+import {
+  acceptEach,
+  boundSendQueue,
+  closeQuietly,
+  listenError,
+  peerName,
+} from "./net.ts";
+import { addressOf, Admission, MAX_PENDING } from "./admission.ts";
+import { passDoor } from "./doorway.ts";
+import { LogTally } from "./tally.ts";
 import { OnDemand } from "./on_demand.ts";
 import { Rates } from "./status.ts";
-import { type FrameHub, type HttpFrontend, serveHttp } from "./http.ts";
+import type { FrameHub, HttpFrontend } from "./http.ts";
+import { serveHttp } from "./http_server.ts";
 import type { Metrics } from "./metrics.ts";
 import { PickleSide } from "./pickle.ts";
 
@@ -96,8 +103,12 @@ export class Server implements CamwireServer {
   #parts: ServerParts;
   #settings: ServerSettings;
   #log: (line: string) => void;
-  /** Connections that have yet to send their token. */
-  #awaitingToken = new Set<Deno.Conn>();
+  /** Connections that have yet to do their handshake or send their token. */
+  #inDoor = new Set<Deno.Conn>();
+  /** The pending budget, --max-clients-per-ip and the token backoff. */
+  #admission: Admission;
+  /** Refusals and failures: a few lines, then one summary per interval. */
+  #tally: LogTally;
   /** Connections holding a slot under --max-clients (TCP and HTTP). */
   #connections = 0;
   #closing: Promise<void> | null = null;
@@ -125,7 +136,19 @@ export class Server implements CamwireServer {
     this.sourceName = parts.sourceName;
     this.#settings = settings;
     this.#log = settings.log;
-    this.#rates = new Rates(parts.broadcaster, () => this.viewers, this.#log);
+    this.#admission = new Admission({
+      maxPerAddress: settings.maxClientsPerIp,
+      // A burst of real HTTP viewers (1,000 from two load processes) had
+      // over 512 connections owing their request at once: evicted ones.
+      maxPending: Math.max(MAX_PENDING, settings.maxClients),
+    });
+    this.#tally = new LogTally(this.#log);
+    this.#rates = new Rates(
+      parts.broadcaster,
+      () => this.viewers,
+      this.#log,
+      settings.statusIntervalS,
+    );
     if (settings.onDemand) {
       this.#onDemand = new OnDemand({
         supervisor: parts.supervisor,
@@ -188,6 +211,8 @@ export class Server implements CamwireServer {
         tcpPort: this.addr.port,
         log: this.#log,
         tokenEquals: constantTimeEqual,
+        admission: this.#admission,
+        tally: this.#tally,
       });
     } catch (error) {
       throw listenError(error, {
@@ -208,8 +233,7 @@ export class Server implements CamwireServer {
     const pickle = PickleSide.listen({
       jpegSinks: broadcaster.jpegSinks,
       totals: broadcaster.totals,
-      takeSlot: (name) =>
-        this.#takeSlot(name) ? () => this.#connections-- : null,
+      takeSlot: (name, address) => this.#takeSlot(name, address),
       viewerCount: () => this.viewers,
       viewersChanged: () => this.#onDemand?.viewersChanged(),
     }, {
@@ -217,6 +241,8 @@ export class Server implements CamwireServer {
       port: picklePort ?? 0,
       tls,
       token,
+      admission: this.#admission,
+      tally: this.#tally,
       clientTimeoutMs: this.#settings.clientTimeoutMs,
       ffmpeg: this.#settings.ffmpeg,
       log: this.#log,
@@ -251,20 +277,18 @@ export class Server implements CamwireServer {
       get current() {
         return broadcaster.current;
       },
-      next: (seq) => broadcaster.next(seq),
+      get direct() {
+        return broadcaster.direct;
+      },
+      jpegSinks: broadcaster.jpegSinks,
+      totals: broadcaster.totals,
       stats: () => this.stats(),
       metrics: () => this.metrics(),
       viewerCount: () => this.viewers,
       viewersChanged: () => this.#onDemand?.viewersChanged(),
       snapshot: () =>
         this.#onDemand?.snapshot() ?? Promise.resolve(broadcaster.current),
-      takeSlot: (name) =>
-        this.#takeSlot(name) ? () => this.#connections-- : null,
-      count: (skipped, bytes) => {
-        broadcaster.totals.sent++;
-        broadcaster.totals.skipped += skipped;
-        broadcaster.totals.bytes += bytes;
-      },
+      takeSlot: (name, address) => this.#takeSlot(name, address),
     };
   }
 
@@ -317,63 +341,78 @@ export class Server implements CamwireServer {
     const { viewers } = this.#parts.broadcaster;
     dropStalled(viewers, this.#settings.clientTimeoutMs);
     this.pickle?.dropStalled();
+    this.#tally.flush();
     this.#noteCapture();
     this.#rates.tick();
   }
 
-  async #acceptLoop(): Promise<void> {
-    while (true) {
-      let conn: Deno.Conn;
-      try {
-        conn = await this.#parts.listener.accept();
-      } catch (error) {
-        if (this.#closing || error instanceof Deno.errors.BadResource) return;
-        // Out of fds, say: wait a little rather than spin on the error.
-        this.#log(`camwire: accept failed: ${message(error)}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-        continue;
-      }
+  #acceptLoop(): Promise<void> {
+    return acceptEach(this.#parts.listener, (conn) => {
       this.#serveViewer(conn).catch((error) => {
-        this.#log(`camwire: viewer failed: ${message(error)}`);
+        this.#tally.note(
+          "viewer failed",
+          `camwire: viewer failed: ${message(error)}`,
+        );
       });
-    }
+    }, {
+      what: `port ${this.addr.port}`,
+      log: this.#log,
+      tally: this.#tally,
+      closing: () => this.#closing !== null,
+    });
   }
 
-  /** Takes a slot under --max-clients, or logs the refusal. */
-  #takeSlot(name: string): boolean {
+  /**
+   * Takes a slot under --max-clients and --max-clients-per-ip, or counts
+   * the refusal.
+   *
+   * @returns What gives the slot back (once), or `null` when refused.
+   */
+  #takeSlot(name: string, address: string): (() => void) | null {
     const max = this.#settings.maxClients;
     if (this.#connections >= max) {
-      this.#log(
+      this.#tally.note(
+        "--max-clients",
         `camwire: viewer ${name} refused: ${max} connections already (--max-clients)`,
+        address,
       );
-      return false;
+      return null;
+    }
+    const perAddress = this.#admission.takeViewer(address);
+    if (perAddress === null) {
+      this.#tally.note(
+        "--max-clients-per-ip",
+        `camwire: viewer ${name} refused: ${this.#settings.maxClientsPerIp} connections from ${address} already (--max-clients-per-ip)`,
+        address,
+      );
+      return null;
     }
     this.#connections++;
-    return true;
+    let given = false;
+    return () => {
+      if (given) return;
+      given = true;
+      this.#connections--;
+      perAddress();
+    };
   }
 
-  /** Runs one TCP viewer: its slot, its token, its frames, until it goes. */
+  /** Runs one TCP viewer: its door, its slot, its frames, until it goes. */
   async #serveViewer(conn: Deno.Conn): Promise<void> {
     const name = peerName(conn.remoteAddr);
-    if (!this.#takeSlot(name)) return closeQuietly(conn);
+    const input = await passDoor(conn, {
+      admission: this.#admission,
+      tally: this.#tally,
+      token: this.#settings.token,
+      label: "viewer",
+      inDoor: this.#inDoor,
+    });
+    if (input === null) return;
+    if (this.#closing) return closeQuietly(conn);
+    const release = this.#takeSlot(name, addressOf(conn.remoteAddr));
+    if (release === null) return closeQuietly(conn);
     try {
       if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-      const input = new ViewerInput(conn);
-      const token = this.#settings.token;
-      if (token !== undefined) {
-        this.#awaitingToken.add(conn);
-        try {
-          await checkToken(input, token);
-        } catch (error) {
-          closeQuietly(conn);
-          if (!(error instanceof Refusal)) throw error;
-          this.#log(`camwire: viewer ${name} refused: ${error.message}`);
-          return;
-        } finally {
-          this.#awaitingToken.delete(conn);
-        }
-      }
-      if (this.#closing) return closeQuietly(conn);
       const { broadcaster } = this.#parts;
       const viewer = new Viewer(
         conn,
@@ -388,9 +427,9 @@ export class Server implements CamwireServer {
       this.#log(`camwire: viewer ${name} connected (${this.viewers} watching)`);
       this.#onDemand?.viewersChanged();
       if (broadcaster.latest) viewer.sender.offer(broadcaster.latest);
-      this.#removeViewer(viewer, await input.watch());
+      this.#removeViewer(viewer, await viewer.watch(input));
     } finally {
-      this.#connections--;
+      release();
     }
   }
 
@@ -445,7 +484,7 @@ export class Server implements CamwireServer {
     await this.http?.close();
     await this.pickle?.close();
     await this.#accepting;
-    for (const conn of this.#awaitingToken) closeQuietly(conn);
+    for (const conn of this.#inDoor) closeQuietly(conn);
     for (const viewer of broadcaster.viewers) viewer.close();
     broadcaster.viewers.clear();
     await this.#preview?.close();

@@ -18,6 +18,22 @@ import { closeQuietly, peerName } from "./net.ts";
 export const MAX_VIEWER_INPUT = 1024;
 /** Time a viewer has to send its token line. */
 export const TOKEN_TIMEOUT_MS = 5000;
+/**
+ * What {@linkcode ViewerInput.watch} returns when the viewer half-closed:
+ * it sends no more but may still read, as `printf 'camwire T\n' | nc -N`.
+ */
+export const HALF_CLOSED = "half-closed";
+
+/**
+ * What slows down token guessing (server/admission.ts's `Admission`):
+ * how long to hold a check, and the wrong ones to note.
+ */
+export interface TokenGate {
+  /** Milliseconds to wait before checking, or `null` to refuse now. */
+  tokenDelay(address: string): number | null;
+  /** Notes a wrong token from `address`. */
+  wrongToken(address: string): void;
+}
 
 /** A viewer turned away; its message is the reason, for the log. */
 export class Refusal extends Error {
@@ -30,20 +46,33 @@ export class Refusal extends Error {
 
 /**
  * Checks a viewer's first line against the token: `camwire <token>`.
+ * With `admission`, an address that sent wrong tokens has its checks
+ * spaced out ({@linkcode TokenGate}).
  *
  * @param input What the viewer sends.
  * @param token The server's token.
- * @throws {Refusal} When no line comes in time or the token is wrong.
+ * @param admission The server's admission rules, and the viewer's address.
+ * @throws {Refusal} When no line comes in time, the token is wrong, or
+ * its address has sent too many wrong ones to be checked now.
  */
 export async function checkToken(
   input: ViewerInput,
   token: string,
+  admission?: { rules: TokenGate; address: string },
 ): Promise<void> {
   const line = await input.readLine(TOKEN_TIMEOUT_MS).catch(() => {
     throw new Refusal(`no token within ${TOKEN_TIMEOUT_MS / 1000} s`);
   });
+  if (admission !== undefined) {
+    const wait = admission.rules.tokenDelay(admission.address);
+    if (wait === null) {
+      throw new Refusal("too many wrong tokens from its address: slowed down");
+    }
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
   const [word, ...rest] = line.split(" ");
   if (word !== "camwire" || !constantTimeEqual(rest.join(" "), token)) {
+    if (admission !== undefined) admission.rules.wrongToken(admission.address);
     throw new Refusal("wrong token");
   }
 }
@@ -53,11 +82,16 @@ export class Viewer implements Stallable {
   readonly conn: Deno.Conn;
   readonly name: string;
   readonly sender: LatestFrameSender;
+  /** Resolves once the viewer is closed. */
+  readonly gone: Promise<void>;
+  /** Set when the viewer half-closed: a failed send then means it left. */
+  inputEnded = false;
   #closed = false;
   #direct: DirectSender | null = null;
   #fd = -1;
   #withdraw = () => {};
   #onGone: (viewer: Viewer, reason: string) => void;
+  #resolveGone: () => void;
 
   /**
    * @param conn The viewer's connection.
@@ -72,11 +106,31 @@ export class Viewer implements Stallable {
     this.conn = conn;
     this.name = peerName(conn.remoteAddr);
     this.#onGone = onGone;
+    const { promise, resolve } = Promise.withResolvers<void>();
+    this.gone = promise;
+    this.#resolveGone = resolve;
     this.sender = new LatestFrameSender(
       (bytes) => conn.write(bytes),
-      () => onGone(this, "connection lost"),
+      () => onGone(this, this.inputEnded ? "disconnected" : "connection lost"),
       totals,
     );
+  }
+
+  /**
+   * Waits until the viewer is gone: it disconnected, sent too much, or —
+   * when it only half-closed — a send failed or it was dropped.
+   *
+   * @param input What the viewer sends.
+   * @returns Why it went, for the log line.
+   */
+  async watch(input: ViewerInput): Promise<string> {
+    const reason = await input.watch();
+    if (reason !== HALF_CLOSED) return reason;
+    // It may still read: frames go on until a send fails (then the
+    // sender's onGone has told why) or it stalls.
+    this.inputEnded = true;
+    await this.gone;
+    return "disconnected";
   }
 
   /** When the send in progress began, or 0 when idle. */
@@ -110,7 +164,10 @@ export class Viewer implements Stallable {
     this.sender.direct = null;
     this.#withdraw();
     if (this.#fd !== -1) this.#direct?.release(this.#fd);
-    closeQuietly(this.conn); // also cancels a write stuck on a stalled peer
+    // Also cancels a write stuck on a stalled peer; a TLS one is shut down
+    // beneath Deno (see closeQuietly).
+    closeQuietly(this.conn);
+    this.#resolveGone();
   }
 }
 
@@ -234,15 +291,16 @@ export class ViewerInput {
   }
 
   /**
-   * Waits until the viewer goes away.
+   * Waits until the viewer sends no more.
    *
-   * @returns Why: it disconnected, it was closed, or it sent too much.
+   * @returns Why: {@linkcode HALF_CLOSED} at its end of input (it may
+   * still read), or it was closed, or it sent too much.
    */
   async watch(): Promise<string> {
     try {
       while (true) {
         const n = await this.#conn.read(this.#buf.subarray(this.#have));
-        if (n === null) return "disconnected";
+        if (n === null) return HALF_CLOSED;
         this.#have += n;
         if (this.#have >= this.#buf.length) {
           return `dropped: it sent ${this.#have} bytes, viewers send nothing`;
