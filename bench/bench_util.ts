@@ -230,16 +230,18 @@ export interface ServerHandle {
  * waits for its `streaming on tcp://127.0.0.1:PORT` line on stderr.
  *
  * Viewer counts are read from its `(N watching)` lines (camwire) or
- * `viewers=N` lines (the reference).
+ * `viewers=N` lines (the reference). `denoFlags` go before the script
+ * (e.g. `--cpu-prof`).
  */
 export async function startServer(
   script: string,
   args: string[],
   timeoutMs = 20_000,
+  denoFlags: string[] = [],
 ): Promise<ServerHandle> {
   const { cmd, args: shArgs } = withFdLimit([
     Deno.execPath(),
-    ...["run", "-A", "--quiet", script, ...args],
+    ...["run", "-A", "--quiet", ...denoFlags, script, ...args],
   ]);
   const child = new Deno.Command(cmd, {
     args: shArgs,
@@ -394,7 +396,8 @@ export class LoadFleet {
   static async start(
     port: number,
     n: number,
-    options: { perProcess?: number; maxProcesses?: number } = {},
+    options: { perProcess?: number; maxProcesses?: number; http?: boolean } =
+      {},
   ): Promise<{ fleet: LoadFleet; connected: number; failed: number }> {
     const perProcess = options.perProcess ?? 500;
     const processes = Math.max(
@@ -411,6 +414,7 @@ export class LoadFleet {
           Deno.execPath(),
           ...["run", "-A", "--quiet", BENCH + "fanout_load.ts"],
           ...["--port", String(port), "--count", String(share)],
+          ...(options.http ? ["--http"] : []),
         ]);
         const child = new Deno.Command(cmd, {
           args,

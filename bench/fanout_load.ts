@@ -7,8 +7,13 @@
  * time; by hand:
  *
  * ```sh
- * deno run -A bench/fanout_load.ts --port 9999 --count 500
+ * deno run -A bench/fanout_load.ts --port 9999 --count 500 [--http]
  * ```
+ *
+ * With `--http`, each viewer is an HTTP one: it sends
+ * `GET /stream.mjpg`, skips the response head and reads the
+ * `multipart/x-mixed-replace` parts (their `Content-Length`) instead of
+ * the u64 lengths.
  *
  * Protocol (stdout is JSON lines, stdin is commands):
  *
@@ -60,6 +65,8 @@ class Viewer {
   count = 0;
   checked = false;
   bad = false;
+  /** HTTP: the head being read (response or part), as text. */
+  head = "";
 
   constructor(conn: Deno.TcpConn) {
     this.conn = conn;
@@ -148,12 +155,59 @@ function consume(v: Viewer, n: number, now: number): boolean {
   return true;
 }
 
+/** Max bytes of one HTTP head (the response's, or a part's). */
+const MAX_HEAD = 4096;
+
+/** Reads `n` bytes of `v.buf` as multipart parts; false when malformed. */
+function consumeHttp(v: Viewer, n: number, now: number): boolean {
+  const buf = v.buf;
+  if (measuring) bytes += n;
+  let pos = 0;
+  while (pos < n) {
+    if (v.need === 0) {
+      // In a head: up to its blank line, byte by byte (heads are short).
+      while (pos < n && !v.head.endsWith("\r\n\r\n")) {
+        v.head += String.fromCharCode(buf[pos++]!);
+        if (v.head.length > MAX_HEAD) return false;
+      }
+      if (!v.head.endsWith("\r\n\r\n")) break;
+      const head = v.head;
+      v.head = "";
+      if (head.startsWith("HTTP/")) {
+        if (!head.startsWith("HTTP/1.1 200")) return false;
+        continue;
+      }
+      const length = /content-length: *(\d+)/i.exec(head);
+      if (length === null) return false;
+      v.need = Number(length[1]) + 2; // the JPEG, then CRLF
+      v.prefixFill = 0;
+      v.prefixWant = Math.min(PREFIX, v.need - 2);
+      continue;
+    }
+    const take = Math.min(v.need, n - pos);
+    if (v.prefixFill < v.prefixWant) {
+      const k = Math.min(v.prefixWant - v.prefixFill, take);
+      v.prefix.set(buf.subarray(pos, pos + k), v.prefixFill);
+      v.prefixFill += k;
+    }
+    pos += take;
+    v.need -= take;
+    if (v.need === 0) frameDone(v, now);
+  }
+  return true;
+}
+
+let http = false;
+const GET = new TextEncoder().encode(
+  "GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n",
+);
+
 async function readLoop(v: Viewer): Promise<void> {
   try {
     while (!stopping) {
       const n = await v.conn.read(v.buf);
       if (n === null) break;
-      if (!consume(v, n, wallMs())) {
+      if (!(http ? consumeHttp : consume)(v, n, wallMs())) {
         v.bad = true;
         break;
       }
@@ -175,7 +229,11 @@ async function connect(port: number): Promise<Deno.TcpConn> {
   try {
     const pending = Deno.connect({ hostname: "127.0.0.1", port });
     pending.then((c) => stopping && c.close(), () => {});
-    return await Promise.race([pending, timeout]);
+    const conn = await Promise.race([pending, timeout]);
+    // As a browser does: the request right after the connect (a server
+    // closes connections that owe their request too long).
+    if (http) await conn.write(GET);
+    return conn;
   } finally {
     clearTimeout(timer);
   }
@@ -187,8 +245,10 @@ async function main(): Promise<void> {
     options: {
       port: { type: "string" },
       count: { type: "string", default: "1" },
+      http: { type: "boolean", default: false },
     },
   });
+  http = values.http;
   const port = Number(values.port);
   const count = Number(values.count);
   if (
