@@ -275,6 +275,7 @@ export class CaptureSupervisor {
   #framed = false;
   #lostAt = 0;
   readonly #backoff = new Backoff();
+  #restarts = 0;
   #stopped = false;
   #paused = false;
   /** Frames dropped by captures that have ended. */
@@ -427,7 +428,9 @@ export class CaptureSupervisor {
     );
     this.#restartTimer = this.#clock.setTimeout(() => {
       this.#restartTimer = undefined;
-      if (!this.#stopped) this.#relaunch();
+      if (this.#stopped) return;
+      this.#restarts++;
+      this.#relaunch();
     }, delay);
   }
 
@@ -446,6 +449,14 @@ export class CaptureSupervisor {
         MAX_BACKOFF_MS,
       );
     }
+  }
+
+  /**
+   * Captures started again after a loss or a stall (not after an
+   * on-demand pause): the count for `/metrics`.
+   */
+  get restarts(): number {
+    return this.#restarts;
   }
 
   /** Ends ffmpeg and keeps it ended until {@linkcode resume}: nobody watches. */

@@ -158,6 +158,22 @@ Deno.test("CaptureSupervisor pause() stops the capture and relaunches nothing un
   await supervisor.stop();
 });
 
+Deno.test("CaptureSupervisor counts restarts after losses, not the starts after an on-demand pause", async () => {
+  const { clock, supervisor, launches } = await startedSupervisor();
+  assert.equal(supervisor.restarts, 0);
+  for (let failure = 0; failure < 2; failure++) {
+    launches.at(-1)!.capture.exit(1);
+    await clock.advance(2000);
+  }
+  assert.equal(launches.length, 3);
+  assert.equal(supervisor.restarts, 2);
+  await supervisor.pause();
+  supervisor.resume();
+  assert.equal(launches.length, 4);
+  assert.equal(supervisor.restarts, 2);
+  await supervisor.stop();
+});
+
 Deno.test("CaptureSupervisor pause() while restarting cancels the restart and the placeholder", async () => {
   const { clock, supervisor, launches, noSignalAt } = await startedSupervisor();
   launches.at(-1)!.capture.exit(1);

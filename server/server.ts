@@ -119,8 +119,6 @@ export class Server implements CamwireServer {
   #rates: Rates;
   /** With --on-demand: starts and stops the capture. */
   #onDemand: OnDemand | null = null;
-  /** For `/metrics`: the capture's ffmpeg last seen, and restarts seen. */
-  #capture = { pid: undefined as number | undefined, idle: false, restarts: 0 };
 
   /**
    * Starts serving: the pickle and HTTP sides first (if a port is taken,
@@ -158,8 +156,6 @@ export class Server implements CamwireServer {
         log: this.#log,
       });
     }
-    this.#noteCapture();
-    parts.broadcaster.jpegSinks.add({ show: () => this.#noteCapture() });
     if (settings.picklePort !== undefined) this.pickle = this.#servePickle();
     try {
       if (settings.httpPort !== undefined) this.http = this.#serveHttp();
@@ -253,23 +249,6 @@ export class Server implements CamwireServer {
     return pickle;
   }
 
-  /**
-   * Notes the capture's ffmpeg at each frame and tick: a new one after a
-   * running one is a restart; one after `--on-demand` idled is not.
-   */
-  #noteCapture(): void {
-    const { pid, state } = this.#parts.supervisor;
-    const seen = this.#capture;
-    if (state === "idle") {
-      seen.idle = true;
-      seen.pid = undefined;
-    } else if (pid !== undefined && pid !== seen.pid) {
-      if (seen.pid !== undefined && !seen.idle) seen.restarts++;
-      seen.pid = pid;
-      seen.idle = false;
-    }
-  }
-
   /** What the HTTP side reads and counts through. */
   #hub(): FrameHub {
     const broadcaster = this.#parts.broadcaster;
@@ -322,12 +301,11 @@ export class Server implements CamwireServer {
   metrics(): Metrics {
     const { broadcaster, supervisor } = this.#parts;
     const totals = broadcaster.totals;
-    this.#noteCapture();
     return {
       uptimeSeconds: (performance.now() - this.#startedAt) / 1000,
       captureState: supervisor.state,
       captureFps: this.#rates.fpsIn,
-      captureRestarts: this.#capture.restarts,
+      captureRestarts: supervisor.restarts,
       framesCaptured: broadcaster.framesIn,
       viewers: this.#viewersByKind(),
       framesSent: totals.sent,
@@ -342,7 +320,6 @@ export class Server implements CamwireServer {
     dropStalled(viewers, this.#settings.clientTimeoutMs);
     this.pickle?.dropStalled();
     this.#tally.flush();
-    this.#noteCapture();
     this.#rates.tick();
   }
 
