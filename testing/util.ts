@@ -1,13 +1,15 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Helpers shared by camwire's end-to-end tests: run the real server and
- * client scripts as processes, and read what they print.
+ * client scripts as processes, read what they print, and wait for things
+ * with a deadline. Every wait here fails with what it waited for instead
+ * of hanging, and no helper swallows a failure.
  *
  * @module
  */
 
 import assert from "node:assert/strict";
-import { Deframer, jpegSize, JpegSplitter } from "../framing.ts";
+import { Deframer, FramingError, jpegSize, JpegSplitter } from "../framing.ts";
 import { linesOf } from "../common/child.ts";
 
 const DIR = new URL("..", import.meta.url).pathname;
@@ -19,124 +21,199 @@ export interface Output {
   stderr: string;
 }
 
-/** A server process started by {@linkcode startServerProcess}. */
-export interface ServerProcess {
-  child: Deno.ChildProcess;
-  port: number;
-  /** Every stderr line so far. */
-  lines: string[];
-  /** Resolves with the first line (past or future) matching `pattern`. */
-  waitForLine(pattern: RegExp, timeoutMs?: number): Promise<string>;
-  /** Sends a signal, waits for exit and returns the exit code. */
-  stop(signal?: Deno.Signal): Promise<number>;
+/**
+ * Waits for a promise, but no longer than `ms`: a test that waits must
+ * fail, not hang, when what it waits for never comes.
+ *
+ * @param promise What to wait for.
+ * @param ms The deadline, from now.
+ * @param what What is awaited, for the error message.
+ * @returns The promise's value.
+ * @throws {Error} `Timed out after S s waiting for WHAT` at the deadline.
+ */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(new Error(`Timed out after ${ms / 1000} s waiting for ${what}`)),
+      ms,
+    );
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
- * Runs `deno run -A <script> ...args` to completion.
+ * Polls `predicate` until it holds, and fails when the time runs out.
+ *
+ * @param predicate Condition to wait for (an error it throws fails the wait).
+ * @param timeoutMs How long to wait.
+ * @param what What is awaited, for the error message.
+ * @returns `true` (so that `assert.ok(await eventually(...))` still reads).
+ * @throws {Error} `Timed out after S s waiting for WHAT` when it never held.
+ */
+export async function eventually(
+  predicate: () => boolean | Promise<boolean>,
+  timeoutMs = 5000,
+  what = "a condition",
+): Promise<true> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await predicate()) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  if (await predicate()) return true;
+  throw new Error(`Timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+}
+
+/** Waits `ms`. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+ *
+ * @returns The port.
+ */
+export function freePort(): number {
+  const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = probe.addr;
+  probe.close();
+  return port;
+}
+
+/** How {@linkcode runScript} and {@linkcode startScript} run a script. */
+export interface ScriptOptions {
+  /** Extra environment (e.g. `PATH: ""`), or all of it with `clearEnv`. */
+  env?: Record<string, string>;
+  /** Start from an empty environment: only `env` is passed. */
+  clearEnv?: boolean;
+}
+
+/**
+ * Runs `deno run -A <script> ...args` to completion, within `timeoutMs`
+ * (else it is killed and the test fails).
  *
  * @param script `server.ts` or `client.ts`.
  * @param args Its flags.
  * @param env Extra environment (e.g. `PATH: ""`).
+ * @param options `clearEnv`, and the deadline (default 30 s).
  * @returns Exit code, stdout bytes and stderr text.
  */
 export async function runScript(
   script: string,
   args: string[],
   env: Record<string, string> = {},
+  options: { clearEnv?: boolean; timeoutMs?: number } = {},
 ): Promise<Output> {
-  const { code, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+  const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", DIR + script, ...args],
     env,
+    clearEnv: options.clearEnv ?? false,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-  }).output();
-  return { code, stdout, stderr: new TextDecoder().decode(stderr) };
-}
-
-/**
- * Runs `client.ts` against a one-connection server of the test's own,
- * which plays `serve` on the connection and then closes it. A failure of
- * `serve` (the client hung up first, as it may on a bad stream) is ignored.
- *
- * @param serve What the server does with the connection.
- * @param args Client flags besides `--port`.
- * @returns The client's exit code and output, and the server's port.
- */
-export async function clientAgainst(
-  serve: (conn: Deno.Conn) => Promise<void>,
-  args: string[],
-): Promise<Output & { port: number }> {
-  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = listener.accept().then(async (conn) => {
+  }).spawn();
+  const output = child.output();
+  try {
+    const { code, stdout, stderr } = await within(
+      output,
+      options.timeoutMs ?? 30_000,
+      `${script} ${args.join(" ")} to exit`,
+    );
+    return { code, stdout, stderr: new TextDecoder().decode(stderr) };
+  } catch (error) {
     try {
-      await serve(conn);
+      child.kill("SIGKILL");
     } catch {
-      // The client hung up first.
-    } finally {
-      conn.close();
+      // It exited just now.
     }
-  });
-  const out = await runScript("client.ts", [
-    "--port",
-    `${listener.addr.port}`,
-    ...args,
-  ]);
-  await serving;
-  return { ...out, port: listener.addr.port };
+    await output;
+    throw error;
+  }
+}
+
+/** A script process started by {@linkcode startScript}. */
+export interface ScriptProcess {
+  child: Deno.ChildProcess;
+  /** Every stderr line so far. */
+  lines: string[];
+  /**
+   * Resolves with the `nth` line (past or future) matching `pattern`;
+   * fails when the process exits or `timeoutMs` passes first.
+   */
+  waitForLine(
+    pattern: RegExp,
+    timeoutMs?: number,
+    nth?: number,
+  ): Promise<string>;
+  /** Waits, at most `timeoutMs`, for the process to exit by itself. */
+  exited(timeoutMs: number): Promise<Deno.CommandStatus>;
+  /**
+   * Sends a signal and waits for the exit (SIGKILL and a failure after
+   * `timeoutMs`, default 10 s); returns the exit code.
+   */
+  stop(signal?: Deno.Signal, timeoutMs?: number): Promise<number>;
 }
 
 /**
- * Starts `server.ts` on a free loopback port and waits until it is ready.
+ * Starts `deno run -A <script> ...args` and reads its stderr line by line.
  *
- * @param args Extra server flags, e.g. `["--source", "test"]`.
+ * @param script `server.ts` or `client.ts`.
+ * @param args Its flags.
+ * @param options The environment.
  * @returns The running process; call `stop()` in a `finally`.
  */
-export async function startServerProcess(
+export function startScript(
+  script: string,
   args: string[],
-  env: Record<string, string> = {},
-): Promise<ServerProcess> {
+  options: ScriptOptions = {},
+): ScriptProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      DIR + "server.ts",
-      "--host",
-      "127.0.0.1",
-      "--port",
-      "0",
-      ...args,
-    ],
-    env,
+    args: ["run", "-A", "--quiet", DIR + script, ...args],
+    env: options.env ?? {},
+    clearEnv: options.clearEnv ?? false,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
   const waiters = new Set<() => void>();
+  const wakeAll = () => {
+    for (const wake of waiters) wake();
+  };
   const drained = (async () => {
     for await (const line of linesOf(child.stderr)) {
       lines.push(line);
-      for (const wake of waiters) wake();
+      wakeAll();
     }
-    for (const wake of waiters) wake();
   })();
   let exited = false;
-  const status = child.status.then((s) => {
+  const status = child.status.then(async (s) => {
+    await drained;
     exited = true;
+    wakeAll();
     return s;
   });
-  const waitForLine = async (pattern: RegExp, timeoutMs = 15_000) => {
+  const waitForLine = async (pattern: RegExp, timeoutMs = 15_000, nth = 1) => {
     const deadline = Date.now() + timeoutMs;
     while (true) {
-      const line = lines.find((l) => pattern.test(l));
-      if (line !== undefined) return line;
+      const found = lines.filter((l) => pattern.test(l));
+      if (found.length >= nth) return found[nth - 1]!;
       if (exited || Date.now() > deadline) {
         throw new Error(
-          `No line matching ${pattern} (exited: ${exited}); stderr:\n${
-            lines.join("\n")
-          }`,
+          `No ${nth > 1 ? `${nth} lines` : "line"} matching ${pattern} ${
+            exited ? "before it exited" : `within ${timeoutMs / 1000} s`
+          }; ${script} printed:\n${lines.join("\n")}`,
         );
       }
       await new Promise<void>((resolve) => {
@@ -150,24 +227,116 @@ export async function startServerProcess(
       });
     }
   };
-  const stop = async (signal: Deno.Signal = "SIGTERM") => {
+  const exitedWithin = (timeoutMs: number) =>
+    within(status, timeoutMs, `${script} to exit`).catch((error) => {
+      throw new Error(`${error.message}; it printed:\n${lines.join("\n")}`);
+    });
+  const stop = async (signal: Deno.Signal = "SIGTERM", timeoutMs = 10_000) => {
     try {
       child.kill(signal);
     } catch {
       // Already exited.
     }
-    const { code } = await status;
-    await drained;
-    return code;
+    try {
+      const { code } = await within(
+        status,
+        timeoutMs,
+        `${script} to exit on ${signal}`,
+      );
+      return code;
+    } catch (error) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It exited just now.
+      }
+      await status;
+      throw error;
+    }
   };
+  return { child, lines, waitForLine, exited: exitedWithin, stop };
+}
+
+/**
+ * Runs `client.ts` against a one-connection server of the test's own,
+ * which plays `serve` on the connection and then closes it. The client
+ * hanging up first (as it may on a bad stream: a broken pipe, a reset) is
+ * no failure; any other failure of `serve` (an assertion, say) fails the
+ * test.
+ *
+ * @param serve What the server does with the connection.
+ * @param args Client flags besides `--port`.
+ * @returns The client's exit code and output, and the server's port.
+ */
+export async function clientAgainst(
+  serve: (conn: Deno.Conn) => Promise<void>,
+  args: string[],
+): Promise<Output & { port: number }> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  let failure: { error: unknown } | undefined;
+  const serving = listener.accept().then(async (conn) => {
+    try {
+      await serve(conn);
+    } catch (error) {
+      if (!hungUp(error)) failure = { error };
+    } finally {
+      try {
+        conn.close();
+      } catch {
+        // serve closed it.
+      }
+    }
+  }, () => {/* no client came: the listener was closed */});
+  let out: Output;
   try {
-    const ready = await waitForLine(
+    out = await runScript("client.ts", ["--port", `${port}`, ...args]);
+  } finally {
+    listener.close();
+  }
+  await within(serving, 10_000, "the scripted server to finish");
+  if (failure !== undefined) throw failure.error;
+  return { ...out, port };
+}
+
+/** Whether an I/O error means that the peer hung up. */
+function hungUp(error: unknown): boolean {
+  return error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionReset ||
+    error instanceof Deno.errors.ConnectionAborted ||
+    error instanceof Deno.errors.NotConnected;
+}
+
+/** A server process started by {@linkcode startServerProcess}. */
+export interface ServerProcess extends ScriptProcess {
+  port: number;
+}
+
+/**
+ * Starts `server.ts` on a free loopback port and waits until it is ready.
+ *
+ * @param args Extra server flags, e.g. `["--source", "test"]` (a `--host`
+ * among them overrides the 127.0.0.1 given first).
+ * @param env Extra environment.
+ * @returns The running process; call `stop()` in a `finally`.
+ */
+export async function startServerProcess(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<ServerProcess> {
+  const process = startScript(
+    "server.ts",
+    ["--host", "127.0.0.1", "--port", "0", ...args],
+    { env },
+  );
+  try {
+    const ready = await process.waitForLine(
       /streaming on (tcp|tls):\/\/127\.0\.0\.1:(\d+)/,
     );
     const port = Number(ready.match(/:(\d+)$/)![1]);
-    return { child, port, lines, waitForLine, stop };
+    return { ...process, port };
   } catch (error) {
-    await stop("SIGKILL");
+    await process.stop("SIGKILL");
     throw error;
   }
 }
@@ -283,62 +452,6 @@ function readProc(path: string): string | undefined {
   }
 }
 
-/**
- * Polls `predicate` until it holds or the time runs out.
- *
- * @param predicate Condition to wait for.
- * @param timeoutMs How long to wait.
- * @returns Whether it held in time.
- */
-export async function eventually(
-  predicate: () => boolean | Promise<boolean>,
-  timeoutMs = 5000,
-): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await predicate()) return true;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return predicate();
-}
-
-/** A stand-in for ffplay, made by {@linkcode fakeFfplay}. */
-export interface FakeFfplay {
-  /** Put first on PATH so that scripts run it as `ffplay`. */
-  dir: string;
-  /** The arguments it was started with, one per line. */
-  args(): Promise<string[]>;
-  /** The bytes it read from stdin. */
-  received(): Promise<Uint8Array>;
-  /** Deletes it. */
-  remove(): Promise<void>;
-}
-
-/**
- * Makes an `ffplay` that records its arguments and stdin, like a window
- * that shows `bytes` bytes of video and is then closed by the user (exit
- * 0); with `bytes` 0 it reads until killed.
- *
- * @param bytes How much of stdin to read before exiting.
- * @returns The fake, in a new temporary directory.
- */
-export async function fakeFfplay(bytes: number): Promise<FakeFfplay> {
-  const dir = await Deno.makeTempDir({ prefix: "camwire-ffplay-" });
-  // exec: the reader itself is the process, so a signal reaches it.
-  const read = bytes > 0 ? `exec head -c ${bytes}` : "exec cat";
-  await Deno.writeTextFile(
-    `${dir}/ffplay`,
-    `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args"\n${read} > "${dir}/stdin"\n`,
-    { mode: 0o755 },
-  );
-  return {
-    dir,
-    args: async () => (await Deno.readTextFile(`${dir}/args`)).split("\n"),
-    received: () => Deno.readFile(`${dir}/stdin`),
-    remove: () => Deno.remove(dir, { recursive: true }),
-  };
-}
-
 /** A frame as a {@linkcode RawViewer} received it. */
 export interface Received {
   /** `performance.now()` on arrival. */
@@ -349,14 +462,17 @@ export interface Received {
 
 /**
  * A test viewer on a raw TCP (or TLS) connection: optionally sends a first
- * line, then reads and deframes in the background.
+ * line, then reads and deframes in the background. A stream that does not
+ * deframe (a bad length, not a JPEG) is no "fewer frames": reading
+ * `frames` (or `close()`) then throws the {@linkcode FramingError}.
  */
 export class RawViewer {
-  readonly frames: Received[] = [];
   /** Bytes received in all. */
   bytes = 0;
   /** Settles when the server closes the connection (or on `close()`). */
   readonly ended: Promise<void>;
+  #frames: Received[] = [];
+  #corrupt: FramingError | undefined;
   #conn: Deno.Conn;
 
   private constructor(conn: Deno.Conn) {
@@ -387,17 +503,56 @@ export class RawViewer {
     return new RawViewer(conn);
   }
 
+  /**
+   * The frames so far.
+   *
+   * @throws {FramingError} When the stream was corrupt.
+   */
+  get frames(): Received[] {
+    this.#throwIfCorrupt();
+    return this.#frames;
+  }
+
+  #throwIfCorrupt(): void {
+    if (this.#corrupt !== undefined) {
+      throw new FramingError(
+        this.#corrupt.code,
+        `the stream to a test viewer is corrupt after ${this.#frames.length} frames: ${this.#corrupt.message}`,
+      );
+    }
+  }
+
   async #read(): Promise<void> {
     const deframer = new Deframer();
     try {
       for await (const chunk of this.#conn.readable) {
         this.bytes += chunk.length;
         const at = performance.now();
-        for (const jpeg of deframer.push(chunk)) this.frames.push({ at, jpeg });
+        for (const jpeg of deframer.push(chunk)) {
+          this.#frames.push({ at, jpeg });
+        }
       }
-    } catch {
-      // Closed by us or reset by the server: either way, ended.
+    } catch (error) {
+      if (error instanceof FramingError) {
+        this.#corrupt = error;
+        try {
+          this.#conn.close();
+        } catch {
+          // Closed already.
+        }
+      }
+      // Otherwise closed by us or reset by the server: either way, ended.
     }
+  }
+
+  /**
+   * Waits, at most `ms`, for the server to close the connection.
+   *
+   * @param ms The deadline.
+   * @param what What that closing means, for the message.
+   */
+  endedWithin(ms: number, what: string): Promise<void> {
+    return within(this.ended, ms, what);
   }
 
   /** Sends raw bytes to the server. */
@@ -405,26 +560,80 @@ export class RawViewer {
     await this.#conn.write(bytes);
   }
 
-  /** Closes the connection and waits for the reader to stop. */
+  /**
+   * Closes the connection and waits for the reader to stop.
+   *
+   * @throws {FramingError} When the stream was corrupt.
+   */
   async close(): Promise<void> {
     try {
       this.#conn.close();
     } catch {
       // The readable stream closed it already.
     }
-    await this.ended;
+    await within(this.ended, 5000, "a test viewer's reader to stop");
+    this.#throwIfCorrupt();
   }
 }
 
 /**
- * The JPEG without camwire's capture-stamp comment, for comparing frames.
+ * The picture of a JPEG: its bytes after SOI and every comment segment
+ * that follows it (camwire's capture stamps), for comparing frames
+ * whatever their stamps.
  *
  * @param jpeg A stamped JPEG.
- * @returns The bytes after the comment segment.
+ * @returns The bytes after the comment segments.
  */
 export function unstamped(jpeg: Uint8Array): Uint8Array {
-  if (jpeg[2] !== 0xff || jpeg[3] !== 0xfe) return jpeg;
-  return jpeg.subarray(4 + ((jpeg[4]! << 8) | jpeg[5]!));
+  let pos = 2;
+  while (jpeg[pos] === 0xff && jpeg[pos + 1] === 0xfe) {
+    pos += 2 + ((jpeg[pos + 2]! << 8) | jpeg[pos + 3]!);
+  }
+  return jpeg.subarray(pos);
+}
+
+/**
+ * Whether two byte arrays are equal.
+ *
+ * @param a One.
+ * @param b The other.
+ * @returns `true` when they hold the same bytes.
+ */
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/**
+ * The mean brightness of a JPEG, decoded by ffmpeg and averaged down to
+ * one gray pixel.
+ *
+ * @param jpeg A JPEG.
+ * @returns Luma from 0 (black) to 255 (white).
+ */
+export async function meanLuma(jpeg: Uint8Array): Promise<number> {
+  const child = new Deno.Command("ffmpeg", {
+    args: [
+      ..."-hide_banner -loglevel error -f mjpeg -i pipe:0".split(" "),
+      ..."-vf scale=1:1:flags=area,format=gray -frames:v 1".split(" "),
+      ..."-f rawvideo pipe:1".split(" "),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(jpeg);
+  await writer.close();
+  const { success, stdout, stderr } = await within(
+    child.output(),
+    10_000,
+    "ffmpeg to decode a frame",
+  );
+  assert.ok(
+    success && stdout.length === 1,
+    `ffmpeg could not decode a frame: ${new TextDecoder().decode(stderr)}`,
+  );
+  return stdout[0]!;
 }
 
 /**
