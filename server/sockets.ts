@@ -165,8 +165,8 @@ const toCut = new Set<Deno.Conn>();
  * @param conn The connection; closed now, its socket shut down at the next
  * microtask.
  *
- * @example
- * ```ts
+ * @example Cutting an accepted connection (libc stays loaded afterwards)
+ * ```ts ignore
  * const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
  * const client = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
  * const conn = await listener.accept();
