@@ -538,3 +538,65 @@ Deno.test("e2e: client --reconnect waits 0.5, 1, 2 and 4 s between attempts", as
     );
   }
 });
+
+Deno.test("client: the frames that came before a broken one in the same read are kept, then one clear error, exit 1", async () => {
+  const out = await clientReading(
+    concatBytes([
+      encodeFrame(JPEG),
+      encodeFrame(JPEG),
+      encodeFrame(JPEG),
+      encodeFrame(new Uint8Array([1, 2, 3, 4])),
+    ]),
+  );
+  assert.equal(out.code, 1);
+  assert.deepEqual(out.stdout, concatBytes([JPEG, JPEG, JPEG]));
+  assert.match(
+    out.stderr.trim(),
+    /^camwire: Broken stream from tcp:\/\/127\.0\.0\.1:\d+: .*SOI/,
+  );
+});
+
+Deno.test("client: a server that drips a 16 MiB frame a byte per packet leaves the client under 64 MB of memory", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const client = startScript("client.ts", [
+    "--port",
+    String(listener.addr.port),
+    "--output",
+    "/dev/null",
+    "--timeout",
+    "60",
+  ]);
+  try {
+    const conn = await within(listener.accept(), 10_000, "the client");
+    try {
+      conn.setNoDelay(true);
+      await conn.write(encodeHeader(16 * 1024 * 1024));
+      await conn.write(new Uint8Array([0xff, 0xd8]));
+      const byte = new Uint8Array([0x42]);
+      const started = performance.now();
+      let sent = 0;
+      // Measured: 300,000 such bytes took the old client to 400 MB (each
+      // one-byte read kept its 64 KiB chunk alive), this one to ~57 MB,
+      // of which ~43 MB is the idle client.
+      while (sent < 300_000 && performance.now() - started < 20_000) {
+        await conn.write(byte);
+        if (++sent % 1000 === 0) await sleep(0);
+      }
+      assert.ok(sent >= 100_000, `only ${sent} bytes dripped in 20 s`);
+      await sleep(300);
+      const status = await Deno.readTextFile(
+        `/proc/${client.child.pid}/status`,
+      );
+      const peak = Number(status.match(/VmHWM:\s+(\d+) kB/)![1]) * 1024;
+      assert.ok(
+        peak < 64 * 1024 * 1024,
+        `the client's RSS peaked at ${(peak / 1e6).toFixed(1)} MB`,
+      );
+    } finally {
+      conn.close();
+    }
+  } finally {
+    listener.close();
+    await client.stop();
+  }
+});
