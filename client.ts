@@ -50,6 +50,36 @@ import { sleep, wallClockMs } from "./common/time.ts";
 
 export { ffplaySink, fileSink, type FrameSink } from "./common/sinks.ts";
 
+/** Who waits for each sink's end: one subscription per sink, not per run. */
+const sinkWatchers = new WeakMap<
+  FrameSink,
+  { ended: boolean; listeners: Set<() => void> }
+>();
+
+/**
+ * Calls `listener` when the sink ends on its own. A file sink never does,
+ * so a `.then()` per connection would keep every closed connection of a
+ * long `--reconnect` run alive; this subscribes to the sink once.
+ *
+ * @returns A function that stops the call.
+ */
+function whenEnded(sink: FrameSink, listener: () => void): () => void {
+  let watch = sinkWatchers.get(sink);
+  if (watch === undefined) {
+    const created = { ended: false, listeners: new Set<() => void>() };
+    sink.ended.then(() => {
+      created.ended = true;
+      for (const call of created.listeners) call();
+    });
+    sinkWatchers.set(sink, created);
+    watch = created;
+  }
+  if (watch.ended) queueMicrotask(listener);
+  const listeners = watch.listeners;
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
 /** Bytes read from the server at a time. */
 const READ_BUFFER_SIZE = 64 * 1024;
 
@@ -142,7 +172,7 @@ export async function runClient(
   };
   const onAbort = () => stopFor("aborted");
   options.signal?.addEventListener("abort", onAbort);
-  sink.ended.then(() => stopFor("sink-closed"));
+  const stopWatchingSink = whenEnded(sink, () => stopFor("sink-closed"));
   let lastProgress = performance.now();
   const watchdog = setInterval(() => {
     if (performance.now() - lastProgress > timeoutMs) stopFor("timeout");
@@ -194,6 +224,7 @@ export async function runClient(
   } finally {
     clearInterval(watchdog);
     options.signal?.removeEventListener("abort", onAbort);
+    stopWatchingSink();
     stopFor("frames");
   }
   // (Set by callbacks: TypeScript cannot see that it may not be null here.)
