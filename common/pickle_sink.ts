@@ -10,18 +10,10 @@
  */
 
 import { JpegSplitter } from "../framing.ts";
-import { CamwireError, message } from "./cli.ts";
+import { message } from "./cli.ts";
 import { endProcess, linesOf, spawn } from "./child.ts";
 import { type PixelArray, unpickleArray } from "./pickle.ts";
-
-/** The sink shape of client.ts: where JPEGs go. */
-export interface PictureSink {
-  put(jpeg: Uint8Array): Promise<void> | void;
-  ended: Promise<void>;
-  readonly dropped: number;
-  readonly failure?: string | undefined;
-  close(): Promise<void>;
-}
+import { type FrameSink, OutputError } from "./sinks.ts";
 
 /** Largest pickled frame the client takes: a 4K BGR picture is 25 MB. */
 export const MAX_PICKLE_SIZE = 64 * 1024 * 1024;
@@ -76,8 +68,8 @@ interface Encoder {
  * @param inner Where the JPEGs go.
  * @param ffmpeg The ffmpeg program.
  * @returns The sink to give `runClient`.
- * @throws {CamwireError} From `put`: a {@linkcode PickleRefused}, or
- * ffmpeg missing or failing.
+ * @throws {PickleRefused} From `put`, for what is not a sane picture.
+ * @throws {OutputError} From `put`, when ffmpeg is missing or fails.
  *
  * @example
  * ```ts ignore
@@ -87,9 +79,9 @@ interface Encoder {
  * ```
  */
 export function pickleSink(
-  inner: PictureSink,
+  inner: FrameSink,
   ffmpeg = "ffmpeg",
-): PictureSink {
+): FrameSink {
   let encoder: Encoder | null = null;
   let failure: string | undefined;
 
@@ -146,12 +138,20 @@ export function pickleSink(
         await finish(encoder);
         encoder = null;
       }
-      encoder ??= start(picture);
+      try {
+        encoder ??= start(picture);
+      } catch (error) {
+        throw new OutputError("the JPEG encoder (ffmpeg)", error);
+      }
       try {
         await encoder.writer.write(picture.pixels);
       } catch {
         await encoder.done;
-        throw new CamwireError(failure ?? "ffmpeg stopped taking pictures");
+        // Our own encoder, not the server: never a reason to reconnect.
+        throw new OutputError(
+          "the JPEG encoder (ffmpeg)",
+          new Error(failure ?? "it stopped taking pictures"),
+        );
       }
     },
     ended: inner.ended,
