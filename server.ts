@@ -47,6 +47,7 @@ import {
   printUsage,
   type ServerFlags,
 } from "./server/flags.ts";
+import { isLoopback } from "./server/admission.ts";
 import { freeUdpPort, Publisher } from "./server/publish.ts";
 import { Broadcaster } from "./server/viewers.ts";
 import { DirectSender } from "./server/sockets.ts";
@@ -340,11 +341,6 @@ async function placeholderFor(
   return frame;
 }
 
-/** Whether a bind address keeps the server to this machine. */
-function isLoopback(host: string): boolean {
-  return /^127\./.test(host) || host === "::1" || host === "localhost";
-}
-
 /**
  * Lists the addresses viewers can use to reach a server bound to `host`.
  *
@@ -399,7 +395,13 @@ async function main(): Promise<void> {
     stopping = true;
     if (server === undefined) return; // stopped once started, below
     console.error("camwire: stopping");
-    await server.close();
+    try {
+      await server.close();
+    } catch (error) {
+      // A signal handler's rejection would end the process with a trace.
+      console.error(`camwire: cannot stop cleanly: ${message(error)}`);
+      Deno.exit(1);
+    }
     Deno.exit(0);
   };
   onStopSignal(stop);

@@ -13,6 +13,7 @@ export function words(text: string): string[] {
   return text.split(" ");
 }
 
+/** How to install ffmpeg, for the "ffmpeg not found" line. */
 export const INSTALL_FFMPEG =
   "install it (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg; Windows: winget install ffmpeg) or put it on PATH";
 
@@ -74,6 +75,9 @@ export async function endProcess(
 ): Promise<void> {
   const killer = setTimeout(() => signalProcess(child, "SIGKILL"), 2000);
   signalProcess(child, "SIGTERM");
-  await done;
-  clearTimeout(killer);
+  try {
+    await done;
+  } finally {
+    clearTimeout(killer);
+  }
 }

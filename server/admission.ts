@@ -248,7 +248,7 @@ export class Admission {
  */
 export function isLoopback(address: string): boolean {
   return address.startsWith("127.") || address === "::1" ||
-    address.startsWith("::ffff:127.");
+    address.startsWith("::ffff:127.") || address === "localhost";
 }
 
 /**
