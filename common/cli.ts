@@ -225,6 +225,12 @@ export function readPem(flag: string, path: string): string {
   }
 }
 
+/**
+ * The words of an error, for a one-line message.
+ *
+ * @param error What was thrown.
+ * @returns Its message, or the thing itself as text.
+ */
 export function message(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -586,6 +586,15 @@ export async function checkOverlay(
   );
 }
 
+/**
+ * Decides what `--source` and `--device` name.
+ *
+ * @param source `auto`, `camera`, `test`, `-` or a file path or URL.
+ * @param device The camera device.
+ * @param os The operating system.
+ * @returns The kind and input, and whether the user named it (`auto`
+ * falls back to the test pattern, a named source never does).
+ */
 export function resolveSource(
   source: string,
   device: string,
@@ -615,6 +624,13 @@ function pathExists(path: string): boolean {
   }
 }
 
+/**
+ * The first camera ffmpeg lists on Windows, as `video=NAME`.
+ *
+ * @param ffmpeg The ffmpeg program.
+ * @returns The `--device` value.
+ * @throws {SourceOpenError} When ffmpeg lists none.
+ */
 export async function firstDshowDevice(ffmpeg: string): Promise<string> {
   const { stderr } = await spawn(ffmpeg, {
     args: words("-hide_banner -list_devices true -f dshow -i dummy"),

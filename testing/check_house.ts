@@ -6,7 +6,7 @@
  * reaches):
  *
  * - client.ts loads only framing.ts and common/, never server code;
- * - common/ never imports server.ts or server/;
+ * - common/ never imports server.ts, server/ or client.ts;
  * - framing.ts imports no local module: it stays pure;
  * - product modules never import testing/ or a `*_test.ts` file;
  * - no import cycle among local modules, not even through an `import type`
@@ -252,7 +252,8 @@ function lineCount(text: string): number {
 /**
  * Checks the house rules.
  *
- * @returns One line per violation; none when the house is in order.
+ * @returns One line per violation (none when the house is in order), and
+ * the one-line summary printed when there is none.
  */
 export async function checkHouse(): Promise<{
   violations: string[];
@@ -280,6 +281,9 @@ export async function checkHouse(): Promise<{
     }
     if (edge.from.startsWith("common/") && isServer(edge.to)) {
       violations.push(`${at(edge)}: common/ never imports server code`);
+    }
+    if (edge.from.startsWith("common/") && edge.to === "client.ts") {
+      violations.push(`${at(edge)}: common/ never imports the client command`);
     }
     if (edge.from === "framing.ts") {
       violations.push(`${at(edge)}: framing.ts imports no local module`);
