@@ -21,6 +21,7 @@
 
 import { CamwireError, message } from "./cli.ts";
 import { endProcess, INSTALL_FFMPEG, linesOf, words } from "./child.ts";
+import { multipartPart } from "./multipart.ts";
 import type { FrameSink } from "./sinks.ts";
 
 /** A container that keeps the frames' timing. */
@@ -82,31 +83,6 @@ export function recordArgs(path: string, format: RecordFormat): string[] {
     "-y",
     path,
   ];
-}
-
-/**
- * One JPEG as a multipart part, in one buffer (one write per frame).
- *
- * @param jpeg The frame.
- * @returns Boundary, headers with its length, the JPEG, CRLF.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * const part = new TextDecoder().decode(mpjpegPart(new Uint8Array(3)));
- * assert.match(part, /^--camwireframe\r\nContent-Type: image\/jpeg\r\nContent-Length: 3\r\n\r\n/);
- * ```
- */
-export function mpjpegPart(jpeg: Uint8Array): Uint8Array<ArrayBuffer> {
-  const head = new TextEncoder().encode(
-    `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\n` +
-      `Content-Length: ${jpeg.length}\r\n\r\n`,
-  );
-  const part = new Uint8Array(head.length + jpeg.length + 2);
-  part.set(head);
-  part.set(jpeg, head.length);
-  part.set([13, 10], head.length + jpeg.length);
-  return part;
 }
 
 /** Options of {@linkcode recordSink}. */
@@ -198,7 +174,7 @@ export function recordSink(
     // A write fails only when ffmpeg is gone: `ended` then says why.
     put: (jpeg) => {
       frames++;
-      return writer.write(mpjpegPart(jpeg)).catch(() => {});
+      return writer.write(multipartPart(jpeg, BOUNDARY)).catch(() => {});
     },
     ended: exited.then(() => {
       if (!closing && failure === undefined) {

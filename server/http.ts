@@ -17,7 +17,9 @@
  */
 
 import type { DeliveryTotals } from "../common/latest.ts";
+import { multipartPart } from "../common/multipart.ts";
 import { type Metrics, METRICS_TYPE, renderMetrics } from "./metrics.ts";
+import { addressOf } from "./admission.ts";
 import { peerName } from "./net.ts";
 import { page } from "./page.ts";
 import type { DirectSender } from "./sockets.ts";
@@ -64,7 +66,7 @@ export interface FrameHub {
   snapshot(): Promise<HubFrame | null>;
 }
 
-/** Options of {@linkcode serveHttp}. */
+/** Options of {@linkcode HttpSide}, the router. */
 export interface HttpOptions {
   /** The address to listen on. */
   hostname: string;
@@ -112,8 +114,7 @@ const NO_CACHE = {
 const parts = new WeakMap<Uint8Array, Uint8Array>();
 
 /**
- * One multipart part of a JPEG — boundary, headers, the JPEG, CRLF — in
- * one buffer, built once per frame and shared by every stream viewer, so
+ * One multipart part of a JPEG ({@linkcode multipartPart}) built once per frame and shared by every stream viewer, so
  * that each gets it with one `send(2)`, as a TCP viewer gets its frame.
  * The copy costs one JPEG (8 KB) per frame, not per viewer.
  *
@@ -131,13 +132,7 @@ const parts = new WeakMap<Uint8Array, Uint8Array>();
 export function partOf(jpeg: Uint8Array): Uint8Array {
   let part = parts.get(jpeg);
   if (part === undefined) {
-    const header = new TextEncoder().encode(
-      `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`,
-    );
-    part = new Uint8Array(header.length + jpeg.length + 2);
-    part.set(header);
-    part.set(jpeg, header.length);
-    part.set([13, 10], header.length + jpeg.length);
+    part = multipartPart(jpeg, BOUNDARY);
     parts.set(jpeg, part);
   }
   return part;
@@ -240,21 +235,6 @@ export class HttpSide implements JpegSink {
   }
 
   /**
-   * Answers one request.
-   *
-   * @param request The request.
-   * @param info Its connection: the viewer's address.
-   * @returns The response; for a `/stream.mjpg` that may stream, a
-   * {@linkcode StreamGrant} holding its slot.
-   */
-  async handle(
-    request: Request,
-    info: RequestInfo,
-  ): Promise<Response | StreamGrant> {
-    return await this.#route(request, info);
-  }
-
-  /**
    * Starts a granted stream on its connection, whose 200 has been sent:
    * from now on it gets the newest frame's part at each frame, and is
    * dropped (its connection closed) when a send fails or stalls.
@@ -339,7 +319,15 @@ export class HttpSide implements JpegSink {
     for (const viewer of [...this.#streams]) viewer.drop(reason);
   }
 
-  async #route(
+  /**
+   * Answers one request.
+   *
+   * @param request The request.
+   * @param info Its connection: the viewer's address.
+   * @returns The response; for a `/stream.mjpg` that may stream, a
+   * {@linkcode StreamGrant} holding its slot.
+   */
+  async handle(
     request: Request,
     info: RequestInfo,
   ): Promise<Response | StreamGrant> {
@@ -414,9 +402,7 @@ export class HttpSide implements JpegSink {
     });
     if (head) return new Response(null, { headers });
     const name = peerName(info.remoteAddr);
-    const address = info.remoteAddr.transport === "tcp"
-      ? info.remoteAddr.hostname
-      : info.remoteAddr.transport;
+    const address = addressOf(info.remoteAddr);
     const release = this.#hub.takeSlot(`http ${name}`, address);
     if (release === null) return text(503, "Too many viewers (--max-clients)");
     return new StreamGrant(headers, name, release);

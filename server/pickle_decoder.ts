@@ -11,6 +11,7 @@ import { encodeHeader, HEADER_SIZE, jpegSize } from "../framing.ts";
 import { endProcess, linesOf, spawn } from "../common/child.ts";
 import { LatestFrameSender } from "../common/latest.ts";
 import { message } from "../common/cli.ts";
+import { multipartPart } from "../common/multipart.ts";
 import { pickleParts } from "../common/pickle.ts";
 import type { JpegSink } from "./viewers.ts";
 
@@ -88,15 +89,12 @@ export class BgrDecoder implements JpegSink {
   #closed = false;
   /** When ffmpeg last failed: it is started again at most once a second. */
   #failedAt = -Infinity;
+  /** ffmpeg could not be started, and that was logged. */
+  #spawnFailed = false;
 
   /** @param options ffmpeg, and where pictures and failures go. */
   constructor(options: BgrDecoderOptions) {
     this.#options = options;
-  }
-
-  /** ffmpeg's process id, while it runs. */
-  get pid(): number | undefined {
-    return this.#child?.pid;
   }
 
   /**
@@ -109,26 +107,40 @@ export class BgrDecoder implements JpegSink {
     if (this.#sender === null) {
       if (performance.now() - this.#failedAt < 1000) return;
       const size = jpegSize(jpeg);
-      if (size === undefined) return;
-      this.#start(size.width, size.height);
+      if (size === undefined || !this.#start(size.width, size.height)) return;
     }
-    const head = new TextEncoder().encode(
-      `--${BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`,
-    );
-    const part = new Uint8Array(head.length + jpeg.length + 2);
-    part.set(head);
-    part.set(jpeg, head.length);
-    part.set([13, 10], head.length + jpeg.length);
+    const part = multipartPart(jpeg, BOUNDARY);
     this.#sender!.offer(part);
   }
 
-  #start(width: number, height: number): void {
-    const child = spawn(this.#options.ffmpeg, {
-      args: decoderArgs(width, height),
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    });
+  /**
+   * Starts ffmpeg. When it cannot be started (not installed), the failure
+   * is logged once and tried again at most once a second: `show()` never
+   * throws into the broadcaster's loop.
+   *
+   * @returns Whether it runs.
+   */
+  #start(width: number, height: number): boolean {
+    let child: Deno.ChildProcess;
+    try {
+      child = spawn(this.#options.ffmpeg, {
+        args: decoderArgs(width, height),
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      });
+    } catch (error) {
+      this.#failedAt = performance.now();
+      if (!this.#spawnFailed) {
+        this.#spawnFailed = true;
+        this.#options.log(
+          `camwire: cannot start the pickle decoder: ${message(error)}; ` +
+            "pickle viewers get no frame until it can be",
+        );
+      }
+      return false;
+    }
+    this.#spawnFailed = false;
     this.#child = child;
     const writer = child.stdin.getWriter();
     this.#writer = writer;
@@ -154,6 +166,7 @@ export class BgrDecoder implements JpegSink {
           "; starting it again",
       );
     });
+    return true;
   }
 
   /** Cuts ffmpeg's output into pictures, each straight into a wire frame. */
