@@ -77,9 +77,12 @@ export class OnDemand {
     if (broadcaster.current !== null) return broadcaster.current;
     this.#snapshots++;
     this.viewersChanged();
+    const gaveUp = new AbortController();
     try {
-      return await deadline(broadcaster.next(0), SNAPSHOT_WAIT_MS, null);
+      const next = broadcaster.next(0, gaveUp.signal);
+      return await deadline(next, SNAPSHOT_WAIT_MS, null);
     } finally {
+      gaveUp.abort(); // not left waiting for a capture that may be dead
       this.#snapshots--;
       this.viewersChanged();
     }

@@ -9,13 +9,13 @@
 
 import { HEADER_SIZE, stampFrame } from "../framing.ts";
 import { message } from "../common/cli.ts";
-import { seconds, wallClockMs } from "../common/time.ts";
+import { seconds, sleep, wallClockMs } from "../common/time.ts";
 import { type DeliveryTotals, LatestFrameSender } from "../common/latest.ts";
 import type { DirectSender } from "./sockets.ts";
 import { closeQuietly, peerName } from "./net.ts";
 
 /** Bytes a viewer may send before it is dropped: viewers only listen. */
-export const MAX_VIEWER_INPUT = 1024;
+const MAX_VIEWER_INPUT = 1024;
 /** Time a viewer has to send its token line. */
 export const TOKEN_TIMEOUT_MS = 5000;
 /**
@@ -47,7 +47,8 @@ export class Refusal extends Error {
 /**
  * Checks a viewer's first line against the token: `camwire <token>`.
  * With `admission`, an address that sent wrong tokens has its checks
- * spaced out ({@linkcode TokenGate}).
+ * spaced out ({@linkcode TokenGate}); its `signal` ends such a wait (the
+ * connection was evicted or the server stops).
  *
  * @param input What the viewer sends.
  * @param token The server's token.
@@ -58,7 +59,7 @@ export class Refusal extends Error {
 export async function checkToken(
   input: ViewerInput,
   token: string,
-  admission?: { rules: TokenGate; address: string },
+  admission?: { rules: TokenGate; address: string; signal?: AbortSignal },
 ): Promise<void> {
   const line = await input.readLine(TOKEN_TIMEOUT_MS).catch(() => {
     throw new Refusal(`no token within ${TOKEN_TIMEOUT_MS / 1000} s`);
@@ -68,7 +69,9 @@ export async function checkToken(
     if (wait === null) {
       throw new Refusal("too many wrong tokens from its address: slowed down");
     }
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    if (wait > 0 && !(await sleep(wait, admission.signal))) {
+      throw new Refusal("closed while its token check waited");
+    }
   }
   const [word, ...rest] = line.split(" ");
   if (word !== "camwire" || !constantTimeEqual(rest.join(" "), token)) {
@@ -200,6 +203,8 @@ export class Broadcaster {
   /** The newest frame for the HTTP side. */
   current: HubFrame | null = null;
   framesIn = 0;
+  /** Told when a sink's `show()` throws; the frame goes on to the others. */
+  onSinkError: (error: unknown) => void = () => {};
   #waiters: ((frame: HubFrame) => void)[] = [];
 
   /** Stamps a captured JPEG and delivers it to every viewer and sink. */
@@ -211,10 +216,18 @@ export class Broadcaster {
     this.current = { seq: this.framesIn, jpeg: bare };
     if (this.direct?.pending) this.direct.scan();
     for (const viewer of this.viewers) viewer.sender.offer(frame);
-    for (const sink of this.jpegSinks) sink.show(bare);
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const wake of waiters) wake(this.current);
+    // Each on its own: one that throws (a decoder that cannot start)
+    // must not starve those after it.
+    for (const sink of this.jpegSinks) {
+      try {
+        sink.show(bare);
+      } catch (error) {
+        this.onSinkError(error);
+      }
+    }
   }
 
   /** Forgets the newest frame, which is stale once the capture is off. */
@@ -223,11 +236,36 @@ export class Broadcaster {
     this.current = null;
   }
 
-  /** Resolves with the first frame whose `seq` is above `seq`. */
-  next(seq: number): Promise<HubFrame> {
+  /**
+   * The first frame whose `seq` is above `seq`.
+   *
+   * @param seq The newest frame seen.
+   * @param signal Gives up the wait: the waiter is forgotten at once, so
+   * that waits given up on a dead capture do not pile up.
+   * @returns The frame, or `null` when `signal` aborted first.
+   */
+  next(seq: number, signal?: AbortSignal): Promise<HubFrame | null> {
     const current = this.current;
     if (current !== null && current.seq > seq) return Promise.resolve(current);
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    if (signal?.aborted) return Promise.resolve(null);
+    return new Promise((resolve) => {
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(wake);
+        if (at !== -1) this.#waiters.splice(at, 1);
+        resolve(null);
+      };
+      const wake = (frame: HubFrame) => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve(frame);
+      };
+      signal?.addEventListener("abort", onAbort, { once: true });
+      this.#waiters.push(wake);
+    });
+  }
+
+  /** How many {@linkcode Broadcaster.next} calls wait for a frame. */
+  get waiting(): number {
+    return this.#waiters.length;
   }
 }
 
