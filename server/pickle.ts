@@ -14,11 +14,11 @@
 import type { DeliveryTotals } from "../common/latest.ts";
 import { message } from "../common/cli.ts";
 import { BgrDecoder } from "./pickle_decoder.ts";
-import { acceptEach, closeQuietly, listen, peerName } from "./net.ts";
-import { addressOf, type Admission } from "./admission.ts";
-import { passDoor } from "./doorway.ts";
+import { acceptEach, closeQuietly, listen } from "./net.ts";
+import type { Admission } from "./admission.ts";
+import { admitViewer } from "./doorway.ts";
 import type { LogTally } from "./tally.ts";
-import { dropStalled, type JpegSink, Viewer } from "./viewers.ts";
+import { dropStalled, type JpegSink, type Viewer } from "./viewers.ts";
 
 /** What the pickle side needs from the server. */
 export interface PickleHub {
@@ -75,7 +75,7 @@ export class PickleSide {
   #options: PickleOptions;
   #listener: Deno.Listener;
   #viewers = new Set<Viewer>();
-  #pending = new Set<Deno.Conn>();
+  #pending = new Set<{ close(): void }>();
   #decoder: BgrDecoder | null = null;
   /** Closes of decoders whose viewers all left, still under way. */
   #stopping = new Set<Promise<void>>();
@@ -119,11 +119,6 @@ export class PickleSide {
     return this.#viewers.size;
   }
 
-  /** The decoder's ffmpeg, while one runs. */
-  get decoderPid(): number | undefined {
-    return this.#decoder?.pid;
-  }
-
   /** Drops viewers whose frame has not gone out in `clientTimeoutMs`. */
   dropStalled(now: number = performance.now()): void {
     dropStalled(this.#viewers, this.#options.clientTimeoutMs, now);
@@ -145,31 +140,20 @@ export class PickleSide {
     });
   }
 
-  async #serve(conn: Deno.Conn): Promise<void> {
-    const name = `pickle ${peerName(conn.remoteAddr)}`;
-    const input = await passDoor(conn, {
+  #serve(conn: Deno.Conn): Promise<void> {
+    return admitViewer(conn, {
       admission: this.#options.admission,
       tally: this.#options.tally,
       token: this.#options.token,
-      label: "viewer pickle",
+      kind: "pickle",
       inDoor: this.#pending,
+    }, {
+      totals: this.#hub.totals,
+      closing: () => this.#closing,
+      takeSlot: (name, address) => this.#hub.takeSlot(name, address),
+      add: (viewer, name) => this.#add(viewer, name),
+      remove: (viewer, reason) => this.#remove(viewer, reason),
     });
-    if (input === null) return;
-    if (this.#closing) return closeQuietly(conn);
-    const release = this.#hub.takeSlot(name, addressOf(conn.remoteAddr));
-    if (release === null) return closeQuietly(conn);
-    try {
-      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-      const viewer = new Viewer(
-        conn,
-        (v, reason) => this.#remove(v, reason),
-        this.#hub.totals,
-      );
-      this.#add(viewer, name);
-      this.#remove(viewer, await viewer.watch(input));
-    } finally {
-      release();
-    }
   }
 
   #add(viewer: Viewer, name: string): void {
