@@ -9,7 +9,7 @@
  * viewer cost 1.9× a TCP viewer per frame through its body streams.
  *
  * Each connection: a place in the pending budget while it owes its TLS
- * handshake and request head ({@linkcode HEADER_TIMEOUT_MS}, 8 KiB), then
+ * handshake and request head (5 s, 8 KiB), then
  * one answer. A stream becomes a {@linkcode Viewer} fed by
  * {@linkcode HttpSide.show}; anything else is answered by the
  * {@linkcode HttpSide} router and the connection closed.
@@ -36,6 +36,7 @@ import {
   responseHead,
   serializeResponse,
 } from "./http_wire.ts";
+import { holdPlace } from "./doorway.ts";
 import { acceptEach, closeQuietly, listen, peerName } from "./net.ts";
 import type { LogTally } from "./tally.ts";
 
@@ -44,7 +45,7 @@ import type { LogTally } from "./tally.ts";
  * browser sends it at once; a slowloris client dripping a byte every 2 s
  * is closed here, never holding a `--max-clients` slot meanwhile.
  */
-export const HEADER_TIMEOUT_MS = 5000;
+const HEADER_TIMEOUT_MS = 5000;
 
 /** Options of {@linkcode serveHttp}: the router's, and the door's. */
 export interface HttpServeOptions extends HttpOptions {
@@ -132,7 +133,8 @@ class HttpServer {
         `camwire: http ${peerName(conn.remoteAddr)} failed: ${message(error)}`,
       );
     }).finally(() => {
-      this.#open.delete(conn);
+      // Still open when the router or a write threw: closed here, not lost.
+      if (this.#open.delete(conn)) closeQuietly(conn);
       this.#tasks.delete(task);
     });
     this.#tasks.add(task);
@@ -141,34 +143,36 @@ class HttpServer {
   async #serve(conn: Deno.Conn): Promise<void> {
     const address = addressOf(conn.remoteAddr);
     const name = peerName(conn.remoteAddr);
-    const { tally, admission } = this.#options;
-    let evicted = false;
-    const leave = admission.enter(address, () => {
-      evicted = true;
-      closeQuietly(conn);
-      tally.note(
-        "evicted",
-        `camwire: http ${name} evicted: the oldest of too many connections owing their request`,
-        address,
-      );
-    });
+    const place = holdPlace(
+      conn,
+      this.#options,
+      `http ${name}`,
+      "their request",
+    );
     this.#open.add(conn);
     let head: RequestHead | null;
     try {
       head = await readRequestHead(conn, HEADER_TIMEOUT_MS);
     } catch (error) {
-      leave();
-      if (evicted) return; // counted as such
+      place.leave();
+      // Closed and counted as such.
+      if (place.evicted) return void this.#open.delete(conn);
       return this.#fail(conn, name, address, error);
     }
-    leave();
-    if (head === null || this.#closing) return closeQuietly(conn);
+    place.leave();
+    if (head === null || this.#closing) return this.#close(conn);
     const answer = await this.side.handle(this.#request(conn, head), {
       remoteAddr: conn.remoteAddr,
     });
     if (answer instanceof StreamGrant) return this.#stream(conn, answer);
     const bytes = await serializeResponse(answer, head.method === "HEAD");
     await this.#write(conn, bytes);
+    this.#close(conn);
+  }
+
+  /** Closes a connection that is done with, and forgets it. */
+  #close(conn: Deno.Conn): void {
+    this.#open.delete(conn);
     closeQuietly(conn);
   }
 
@@ -181,7 +185,7 @@ class HttpServer {
   ): Promise<void> {
     if (!(error instanceof HttpWireError)) {
       // Reset, or a TLS handshake that failed: nothing to answer.
-      closeQuietly(conn);
+      this.#close(conn);
       tally(this.#options.tally, "http failed", name, message(error), address);
       return;
     }
@@ -194,7 +198,7 @@ class HttpServer {
       address,
     );
     if (status !== 408) await this.#write(conn, errorResponse(error));
-    closeQuietly(conn);
+    this.#close(conn);
   }
 
   /** The `Request` the router reads, from a parsed head. */
@@ -216,7 +220,7 @@ class HttpServer {
   async #stream(conn: Deno.Conn, grant: StreamGrant): Promise<void> {
     if (this.#closing) {
       grant.release();
-      return closeQuietly(conn);
+      return this.#close(conn);
     }
     // The 200 and the newest frame in one write: a page that shows the
     // stream as live once the headers come then has a picture to show.
@@ -228,7 +232,7 @@ class HttpServer {
     first.set(part, head.length);
     if (!(await this.#write(conn, first))) {
       grant.release();
-      return closeQuietly(conn);
+      return this.#close(conn);
     }
     if (current !== null) {
       const totals = this.#hub.totals;

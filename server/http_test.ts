@@ -5,7 +5,8 @@
  * token, TLS, `--max-clients`, `--on-demand`, ffprobe, and a headless
  * Chromium driven over the Chrome DevTools Protocol (testing/devtools.ts);
  * and in-process tests of the router, {@linkcode HttpSide}, with a fake
- * {@linkcode FrameHub}: no process, no socket.
+ * {@linkcode FrameHub}: no process (one of {@linkcode serveHttp} on
+ * loopback).
  */
 import assert from "node:assert/strict";
 import { jpegSize, JpegSplitter, readStamp } from "../framing.ts";
@@ -18,6 +19,9 @@ import {
   type RequestInfo,
 } from "./http.ts";
 import type { HubFrame, JpegSink } from "./viewers.ts";
+import { serveHttp } from "./http_server.ts";
+import { Admission } from "./admission.ts";
+import { LogTally } from "./tally.ts";
 import type { Metrics } from "./metrics.ts";
 import { launchChromium } from "../testing/devtools.ts";
 import {
@@ -545,6 +549,44 @@ Deno.test("HttpSide.handle() serves /metrics as uncached Prometheus text of hub.
   const ok = await request(locked, "/metrics?token=s3cret");
   assert.equal(ok.status, 200);
   await ok.body?.cancel();
+});
+
+Deno.test("serveHttp: a connection whose answer throws (the router, here hub.stats()) is closed, not left open", async () => {
+  const hub = new FakeHub();
+  hub.stats = () => {
+    throw new Error("stats broke");
+  };
+  const lines: string[] = [];
+  const http = serveHttp(hub, {
+    hostname: "127.0.0.1",
+    port: 0,
+    token: undefined,
+    tls: undefined,
+    clientTimeoutMs: 10_000,
+    tcpPort: 5000,
+    log: (line) => lines.push(line),
+    tokenEquals: (a, b) => a === b,
+    admission: new Admission({ maxPerAddress: 0 }),
+    tally: new LogTally((line) => lines.push(line)),
+  });
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: http.port });
+  try {
+    await conn.write(
+      new TextEncoder().encode("GET /stats HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
+    const timer = setTimeout(() => conn.close(), 2000);
+    const end = await conn.read(new Uint8Array(64)).catch(() => "timed out");
+    clearTimeout(timer);
+    assert.equal(end, null, "the server closed it");
+    assert.ok(lines.some((line) => line.includes("stats broke")), `${lines}`);
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Closed at the deadline.
+    }
+    await http.close();
+  }
 });
 
 /**

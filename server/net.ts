@@ -148,6 +148,10 @@ export function closeQuietly(resource: { close(): void }): void {
 
 /** The longest pause of {@linkcode acceptEach} while fds are exhausted. */
 const MAX_ACCEPT_PAUSE_MS = 500;
+/** Other accept failures in a row before {@linkcode acceptEach} pauses. */
+const ACCEPT_FAILURES_PER_PAUSE = 16;
+/** That pause: a few ms, so that a failure that persists cannot spin. */
+const ACCEPT_FAILURE_PAUSE_MS = 5;
 
 /**
  * Whether an error is the process or the system running out of fds
@@ -183,8 +187,10 @@ export interface AcceptOptions {
  * `handle`. It never throws and never stops for a failure: a peer that
  * reset before it was accepted (ENOTCONN; 200 of them once delayed the
  * next viewer by 20 s while the loop paused 100 ms for each) is counted
- * and the loop goes on at once; running out of fds pauses it (50 ms
- * doubling to 0.5 s), logged once, and it says when it accepts again.
+ * and the loop goes on at once (only 16 failures in a row pause it, 5 ms,
+ * so that one that persists, ENOBUFS or ENOMEM, cannot spin a core);
+ * running out of fds pauses it (50 ms doubling to 0.5 s), logged once,
+ * and it says when it accepts again.
  *
  * @param listener The listener.
  * @param handle Takes each connection; must not throw.
@@ -197,6 +203,8 @@ export async function acceptEach(
   options: AcceptOptions,
 ): Promise<void> {
   let pause = 0;
+  /** Failures other than fd exhaustion since the last accept. */
+  let failures = 0;
   while (true) {
     let conn: Deno.Conn;
     try {
@@ -210,6 +218,12 @@ export async function acceptEach(
           "accept failed",
           `camwire: ${options.what}: accept failed: ${message(error)}`,
         );
+        // A failure that persists (ENOBUFS, ENOMEM) would spin a core:
+        // a short pause every so many in a row, which a burst of resets
+        // (200: 12 pauses) barely feels.
+        if (++failures % ACCEPT_FAILURES_PER_PAUSE === 0) {
+          await sleep(ACCEPT_FAILURE_PAUSE_MS);
+        }
         continue;
       }
       if (pause === 0) {
@@ -223,6 +237,7 @@ export async function acceptEach(
       await sleep(pause);
       continue;
     }
+    failures = 0;
     if (pause !== 0) {
       pause = 0;
       options.log(`camwire: ${options.what}: accepting connections again`);
