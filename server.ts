@@ -139,15 +139,7 @@ export async function startServer(
     ),
     sourceName: describeSource(capture.source),
   };
-  let server: Server;
-  try {
-    server = new Server(parts, settings);
-  } catch (error) {
-    await Promise.all(parts.publishers.map((p) => p.stop()));
-    await parts.supervisor.stop();
-    closeQuietly(listener);
-    throw error;
-  }
+  const server = await Server.start(parts, settings);
   if (settings.preview) server.startPreview();
   return server;
 }

@@ -17,17 +17,16 @@ import {
   type Broadcaster,
   constantTimeEqual,
   dropStalled,
-  Viewer,
+  type Viewer,
 } from "./viewers.ts";
 import {
   acceptEach,
   boundSendQueue,
   closeQuietly,
   listenError,
-  peerName,
 } from "./net.ts";
-import { addressOf, Admission, MAX_PENDING } from "./admission.ts";
-import { passDoor } from "./doorway.ts";
+import { Admission, MAX_PENDING } from "./admission.ts";
+import { admitViewer } from "./doorway.ts";
 import { LogTally } from "./tally.ts";
 import { OnDemand } from "./on_demand.ts";
 import { Rates } from "./status.ts";
@@ -36,7 +35,7 @@ import { serveHttp } from "./http_server.ts";
 import type { Metrics } from "./metrics.ts";
 import { PickleSide } from "./pickle.ts";
 
-/** A running camwire server, as {@linkcode startServer} returns it. */
+/** A running camwire server, as `startServer` (server.ts) returns it. */
 export interface CamwireServer {
   /** The address the listener is bound to. */
   addr: Deno.NetAddr;
@@ -96,15 +95,13 @@ export class Server implements CamwireServer {
   readonly addr: Deno.NetAddr;
   readonly sourceName: string;
   readonly done: Promise<void>;
-  /** The HTTP side, when `--http-port` is given. */
-  readonly http: HttpFrontend | null = null;
-  /** The pickle port, when `--pickle-port` is given. */
-  readonly pickle: PickleSide | null = null;
+  #http: HttpFrontend | null = null;
+  #pickle: PickleSide | null = null;
   #parts: ServerParts;
   #settings: ServerSettings;
   #log: (line: string) => void;
   /** Connections that have yet to do their handshake or send their token. */
-  #inDoor = new Set<Deno.Conn>();
+  #inDoor = new Set<{ close(): void }>();
   /** The pending budget, --max-clients-per-ip and the token backoff. */
   #admission: Admission;
   /** Refusals and failures: a few lines, then one summary per interval. */
@@ -113,8 +110,8 @@ export class Server implements CamwireServer {
   #connections = 0;
   #closing: Promise<void> | null = null;
   #preview: FfplayWindow | null = null;
-  #accepting: Promise<void>;
-  #ticker: Timer;
+  #accepting: Promise<void> | undefined;
+  #ticker: Timer | undefined;
   #startedAt = performance.now();
   #rates: Rates;
   /** With --on-demand: starts and stops the capture. */
@@ -122,13 +119,30 @@ export class Server implements CamwireServer {
 
   /**
    * Starts serving: the pickle and HTTP sides first (if a port is taken,
-   * no viewer has been accepted yet), then the TCP accept loop.
+   * no viewer has been accepted yet), then the TCP accept loop. On a
+   * failure everything is shut down as by `close()` (the capture, the
+   * publishers and the listener too) before it throws.
    *
    * @param parts The listener, the frames and the capture.
    * @param settings Every option.
+   * @returns The running server.
    * @throws {CamwireError} When the HTTP or pickle port cannot be had.
    */
-  constructor(parts: ServerParts, settings: ServerSettings) {
+  static async start(
+    parts: ServerParts,
+    settings: ServerSettings,
+  ): Promise<Server> {
+    const server = new Server(parts, settings);
+    try {
+      server.#open();
+    } catch (error) {
+      await server.close();
+      throw error;
+    }
+    return server;
+  }
+
+  private constructor(parts: ServerParts, settings: ServerSettings) {
     this.#parts = parts;
     this.addr = parts.listener.addr as Deno.NetAddr;
     this.sourceName = parts.sourceName;
@@ -141,6 +155,11 @@ export class Server implements CamwireServer {
       maxPending: Math.max(MAX_PENDING, settings.maxClients),
     });
     this.#tally = new LogTally(this.#log);
+    parts.broadcaster.onSinkError = (error) =>
+      this.#tally.note(
+        "sink failed",
+        `camwire: a frame's sink failed: ${message(error)}`,
+      );
     this.#rates = new Rates(
       parts.broadcaster,
       () => this.viewers,
@@ -156,17 +175,27 @@ export class Server implements CamwireServer {
         log: this.#log,
       });
     }
-    if (settings.picklePort !== undefined) this.pickle = this.#servePickle();
-    try {
-      if (settings.httpPort !== undefined) this.http = this.#serveHttp();
-    } catch (error) {
-      this.pickle?.close();
-      throw error;
-    }
-    this.#accepting = this.#acceptLoop();
-    this.#ticker = setInterval(() => this.#tick(), 1000);
     this.done = parts.supervisor.ended.finally(() => this.close());
     this.done.catch(() => {}); // observed by whoever awaits it
+  }
+
+  /** The ports, the accept loop and the ticker; throws when a port is taken. */
+  #open(): void {
+    const { picklePort, httpPort } = this.#settings;
+    if (picklePort !== undefined) this.#pickle = this.#servePickle();
+    if (httpPort !== undefined) this.#http = this.#serveHttp();
+    this.#accepting = this.#acceptLoop();
+    this.#ticker = setInterval(() => this.#tick(), 1000);
+  }
+
+  /** The HTTP side, when `--http-port` is given. */
+  get http(): HttpFrontend | null {
+    return this.#http;
+  }
+
+  /** The pickle port, when `--pickle-port` is given. */
+  get pickle(): PickleSide | null {
+    return this.#pickle;
   }
 
   get viewers(): number {
@@ -375,39 +404,32 @@ export class Server implements CamwireServer {
   }
 
   /** Runs one TCP viewer: its door, its slot, its frames, until it goes. */
-  async #serveViewer(conn: Deno.Conn): Promise<void> {
-    const name = peerName(conn.remoteAddr);
-    const input = await passDoor(conn, {
+  #serveViewer(conn: Deno.Conn): Promise<void> {
+    const { broadcaster } = this.#parts;
+    return admitViewer(conn, {
       admission: this.#admission,
       tally: this.#tally,
       token: this.#settings.token,
-      label: "viewer",
+      kind: "",
       inDoor: this.#inDoor,
+    }, {
+      totals: broadcaster.totals,
+      closing: () => this.#closing !== null,
+      takeSlot: (name, address) => this.#takeSlot(name, address),
+      add: (viewer, name) => {
+        const direct = broadcaster.direct;
+        if (direct !== null && this.#settings.tls === undefined) {
+          viewer.sendDirectly(direct);
+        }
+        broadcaster.viewers.add(viewer);
+        this.#log(
+          `camwire: viewer ${name} connected (${this.viewers} watching)`,
+        );
+        this.#onDemand?.viewersChanged();
+        if (broadcaster.latest) viewer.sender.offer(broadcaster.latest);
+      },
+      remove: (viewer, reason) => this.#removeViewer(viewer, reason),
     });
-    if (input === null) return;
-    if (this.#closing) return closeQuietly(conn);
-    const release = this.#takeSlot(name, addressOf(conn.remoteAddr));
-    if (release === null) return closeQuietly(conn);
-    try {
-      if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
-      const { broadcaster } = this.#parts;
-      const viewer = new Viewer(
-        conn,
-        (v, reason) => this.#removeViewer(v, reason),
-        broadcaster.totals,
-      );
-      const direct = broadcaster.direct;
-      if (direct !== null && this.#settings.tls === undefined) {
-        viewer.sendDirectly(direct);
-      }
-      broadcaster.viewers.add(viewer);
-      this.#log(`camwire: viewer ${name} connected (${this.viewers} watching)`);
-      this.#onDemand?.viewersChanged();
-      if (broadcaster.latest) viewer.sender.offer(broadcaster.latest);
-      this.#removeViewer(viewer, await viewer.watch(input));
-    } finally {
-      release();
-    }
   }
 
   #removeViewer(viewer: Viewer, reason: string): void {
