@@ -6,9 +6,8 @@
  * and time. Each of these failed on the server before the fix.
  */
 import assert from "node:assert/strict";
-import { makeCertificate, runScript } from "../testing/util.ts";
+import { makeCertificate, runScript, within } from "../testing/util.ts";
 import {
-  before,
   closeAll,
   closedWithin,
   fdCount,
@@ -40,7 +39,7 @@ async function withServer(
 
 /** A plain connection to 127.0.0.1:`port`. */
 function connect(port: number): Promise<Deno.TcpConn> {
-  return before(
+  return within(
     Deno.connect({ hostname: "127.0.0.1", port }),
     5000,
     `a connection to port ${port}`,
@@ -59,7 +58,7 @@ async function firstFrameWithin(
     if (token !== undefined) {
       await conn.write(encoder.encode(`camwire ${token}\n`));
     }
-    await before(readWireFrame(conn), ms, "a viewer's first frame");
+    await within(readWireFrame(conn), ms, "a viewer's first frame");
     return performance.now() - start;
   } finally {
     closeAll([conn]);
@@ -207,7 +206,7 @@ Deno.test("hostile: under prlimit --nofile=256 with --http-port, 300 connections
         encoder.encode("GET /stream.mjpg HTTP/1.1\r\nHost: cam\r\n\r\n"),
       );
       const head = new TextDecoder().decode(
-        await before(readExactly(conn, 200), 10_000, "a stream's first bytes"),
+        await within(readExactly(conn, 200), 10_000, "a stream's first bytes"),
       );
       assert.match(head, /^HTTP\/1\.1 200 OK\r\n/);
       assert.match(head, /--camwireframe/);
@@ -264,7 +263,7 @@ Deno.test("hostile: a bad Host header is a 400 with one log line, no stack trace
           "GET /stats?token=s3cret HTTP/1.1\r\nHost: a b<>\r\n\r\n",
         ));
         const response = new TextDecoder().decode(
-          await before(readExactly(conn, 12), 5000, "the response"),
+          await within(readExactly(conn, 12), 5000, "the response"),
         );
         assert.equal(response, "HTTP/1.1 400");
       } finally {
@@ -335,7 +334,7 @@ Deno.test("hostile: a viewer that half-closes after its token keeps getting fram
       await conn.write(encoder.encode("camwire s3cret\n"));
       await conn.closeWrite();
       for (let i = 0; i < 20; i++) {
-        await before(readWireFrame(conn), 3000, `frame ${i + 1}`);
+        await within(readWireFrame(conn), 3000, `frame ${i + 1}`);
       }
     } finally {
       closeAll([conn]);

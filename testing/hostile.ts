@@ -13,31 +13,6 @@ import { linesOf } from "../common/child.ts";
 const DIR = new URL("..", import.meta.url).pathname;
 
 /**
- * Waits for a promise, but no longer than `ms`.
- *
- * @throws {Error} `Timed out after S s waiting for WHAT`.
- */
-export async function before<T>(
-  promise: Promise<T>,
-  ms: number,
-  what: string,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(new Error(`Timed out after ${ms / 1000} s waiting for ${what}`)),
-      ms,
-    );
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
  * Polls `predicate` every 100 ms until it holds.
  *
  * @returns How long it took, in ms.
