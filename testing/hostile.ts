@@ -269,7 +269,7 @@ for _ in range(${count}):
         pass
     s.close()
 `;
-  const { success, stderr } = await new Deno.Command("python3", {
+  const { success, stderr } = await new Deno.Command("/usr/bin/python3", {
     args: ["-c", script],
     stdout: "null",
   }).output();
