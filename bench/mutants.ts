@@ -10,7 +10,7 @@
  * Not part of CI (it runs test files once per mutation: minutes).
  *
  * ```sh
- * deno task mutants                      # every mutation
+ * deno task mutants                      # every mutation (after a control run of each test set)
  * deno task mutants --only backoff       # those whose name has "backoff"
  * deno task mutants --list               # names and test files only
  * ```
@@ -338,6 +338,18 @@ async function main(): Promise<void> {
   const scratch = await scratchCopy();
   const verdicts: [Mutation, Verdict, number][] = [];
   try {
+    // A test that fails without any mutation would "catch" them all.
+    const controls = new Map(
+      chosen.map((m) => [`${m.tests.join(" ")} ${m.filter ?? ""}`, m]),
+    );
+    for (const [key, control] of controls) {
+      if (await runTests(scratch, control) !== "survived") {
+        console.log(`control failed: ${key.trim()} fails unmutated`);
+        Deno.exitCode = 2;
+        return;
+      }
+    }
+    console.log(`controls: ${controls.size} test runs pass unmutated`);
     for (const mutation of chosen) {
       const started = performance.now();
       const verdict = await judge(scratch, mutation);
@@ -385,40 +397,52 @@ async function judge(scratch: string, mutation: Mutation): Promise<Verdict> {
   if (original.split(mutation.from).length !== 2) return "stale";
   await Deno.writeTextFile(path, original.replace(mutation.from, mutation.to));
   try {
-    const filter = mutation.filter === undefined
-      ? []
-      : ["--filter", `/${mutation.filter}/`];
-    // Its own session, so that a hung run is ended with every server,
-    // ffmpeg and client it started.
-    const child = new Deno.Command("setsid", {
-      args: [
-        Deno.execPath(),
-        "test",
-        "-A",
-        "--no-check",
-        "--sanitize-ops",
-        "--sanitize-resources",
-        ...filter,
-        ...mutation.tests,
-      ],
-      cwd: scratch,
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
-    let hung = false;
-    const timer = setTimeout(() => {
-      hung = true;
-      killGroup(child.pid);
-    }, TEST_TIMEOUT_MS);
-    const status = await child.status;
-    clearTimeout(timer);
-    killGroup(child.pid); // whatever a failed run left behind
-    if (hung) return "hung";
-    return status.success ? "survived" : "caught";
+    return await runTests(scratch, mutation);
   } finally {
     await Deno.writeTextFile(path, original);
   }
+}
+
+/**
+ * Runs a mutation's tests on the scratch copy as it stands.
+ *
+ * @returns "caught" when they failed, "survived" when they passed.
+ */
+async function runTests(
+  scratch: string,
+  mutation: Pick<Mutation, "tests" | "filter">,
+): Promise<Verdict> {
+  const filter = mutation.filter === undefined
+    ? []
+    : ["--filter", `/${mutation.filter}/`];
+  // Its own session, so that a hung run is ended with every server,
+  // ffmpeg and client it started.
+  const child = new Deno.Command("setsid", {
+    args: [
+      Deno.execPath(),
+      "test",
+      "-A",
+      "--no-check",
+      "--sanitize-ops",
+      "--sanitize-resources",
+      ...filter,
+      ...mutation.tests,
+    ],
+    cwd: scratch,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  let hung = false;
+  const timer = setTimeout(() => {
+    hung = true;
+    killGroup(child.pid);
+  }, TEST_TIMEOUT_MS);
+  const status = await child.status;
+  clearTimeout(timer);
+  killGroup(child.pid); // whatever a failed run left behind
+  if (hung) return "hung";
+  return status.success ? "survived" : "caught";
 }
 
 /** Kills a process group; it may be gone already. */
