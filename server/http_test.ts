@@ -1406,9 +1406,20 @@ const COUNT_FRAMES_JS = `new Promise((resolve) => {
   requestAnimationFrame(sample);
 })`;
 
-/** The <img id="live">'s width and the variance of its pixels' brightness. */
-const PIXELS_JS = `(() => {
+/**
+ * The <img id="live">'s width and the variance of its pixels' brightness,
+ * read once it holds a decoded picture (its width reads 0 for a moment
+ * while the page swaps one frame's image for the next; 2 s at most).
+ */
+const PIXELS_JS = `new Promise((resolve) => {
   const live = ${LIVE};
+  const start = performance.now();
+  const ready = () => live.complete && live.naturalWidth > 0;
+  const wait = () => ready() || performance.now() - start > 2000
+    ? resolve(measure())
+    : requestAnimationFrame(wait);
+  wait();
+  function measure() {
   const canvas = document.createElement("canvas");
   canvas.width = live.naturalWidth;
   canvas.height = live.naturalHeight;
@@ -1423,7 +1434,8 @@ const PIXELS_JS = `(() => {
   }
   const n = data.length / 4;
   return { width: canvas.width, variance: squares / n - (sum / n) ** 2 };
-})()`;
+  }
+})`;
 
 /** A server started by {@linkcode withHttpServer}. */
 interface HttpServer {
