@@ -8,9 +8,7 @@
  * @module
  */
 
-import { linesOf } from "../common/child.ts";
-
-const DIR = new URL("..", import.meta.url).pathname;
+import { type ScriptProcess, startScript } from "./util.ts";
 
 /**
  * Polls `predicate` every 100 ms until it holds.
@@ -36,19 +34,14 @@ export async function until(
 }
 
 /** A server process of {@linkcode spawnServer}. */
-export interface HostileServer {
+export interface HostileServer extends ScriptProcess {
   pid: number;
   /** The TCP (or TLS) viewer port. */
   port: number;
   /** The HTTP port, with --http-port. */
   httpPort: number | undefined;
-  /** Every stderr line so far. */
-  lines: string[];
   /** Whether it is still running. */
   readonly running: boolean;
-  waitForLine(pattern: RegExp, ms?: number): Promise<string>;
-  /** SIGTERM, and its exit code (within 10 s, else SIGKILL). */
-  stop(): Promise<number>;
 }
 
 /**
@@ -62,100 +55,38 @@ export async function spawnServer(
   args: string[],
   options: { nofile?: number } = {},
 ): Promise<HostileServer> {
-  const deno = [Deno.execPath(), "run", "-A", DIR + "server.ts"];
-  const all = [...deno, "--host", "127.0.0.1", "--port", "0"];
-  all.push("--source", "test", ...args);
-  const [program, ...rest] = options.nofile === undefined
-    ? all
-    : ["prlimit", `--nofile=${options.nofile}`, ...all];
-  const child = new Deno.Command(program!, {
-    args: rest,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines: string[] = [];
-  const waiters = new Set<() => void>();
+  const server = startScript(
+    "server.ts",
+    ["--host", "127.0.0.1", "--port", "0", "--source", "test", ...args],
+    options.nofile === undefined
+      ? {}
+      : { runner: ["prlimit", `--nofile=${options.nofile}`] },
+  );
   let running = true;
-  const reading = (async () => {
-    for await (const line of linesOf(child.stderr)) {
-      lines.push(line);
-      for (const wake of waiters) wake();
-    }
-  })();
-  const status = child.status.then((s) => {
-    running = false;
-    for (const wake of waiters) wake();
-    return s;
-  });
-  const waitForLine = async (pattern: RegExp, ms = 15_000) => {
-    const start = performance.now();
-    while (true) {
-      const line = lines.find((l) => pattern.test(l));
-      if (line !== undefined) return line;
-      if (!running) {
-        throw new Error(
-          `The server exited before printing ${pattern}:\n${lines.join("\n")}`,
-        );
-      }
-      const left = ms - (performance.now() - start);
-      if (left <= 0) {
-        throw new Error(
-          `Timed out after ${ms / 1000} s waiting for ${pattern}:\n${
-            lines.join("\n")
-          }`,
-        );
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, left);
-        function done() {
-          clearTimeout(timer);
-          waiters.delete(done);
-          resolve();
-        }
-        waiters.add(done);
-      });
-    }
-  };
-  const stop = async () => {
-    try {
-      child.kill("SIGTERM");
-    } catch {
-      // Exited already.
-    }
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // Exited meanwhile.
-      }
-    }, 10_000);
-    const { code } = await status;
-    clearTimeout(timer);
-    await reading;
-    return code;
-  };
+  server.child.status.then(() => running = false);
   try {
-    const ready = await waitForLine(/streaming on (tcp|tls):\/\/[\d.]+:(\d+)/);
+    const ready = await server.waitForLine(
+      /streaming on (tcp|tls):\/\/[\d.]+:(\d+)/,
+    );
     const port = Number(ready.match(/:(\d+)$/)![1]);
     let httpPort: number | undefined;
     if (args.includes("--http-port")) {
-      const web = await waitForLine(/web page on https?:\/\/[\d.]+:(\d+)\//);
+      const web = await server.waitForLine(
+        /web page on https?:\/\/[\d.]+:(\d+)\//,
+      );
       httpPort = Number(web.match(/:(\d+)\/$/)![1]);
     }
     return {
-      pid: child.pid,
+      ...server,
+      pid: server.child.pid,
       port,
       httpPort,
-      lines,
       get running() {
         return running;
       },
-      waitForLine,
-      stop,
     };
   } catch (error) {
-    await stop();
+    await server.stop("SIGKILL");
     throw error;
   }
 }

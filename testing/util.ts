@@ -97,6 +97,8 @@ export interface ScriptOptions {
   env?: Record<string, string>;
   /** Start from an empty environment: only `env` is passed. */
   clearEnv?: boolean;
+  /** A program that runs the script, e.g. `["prlimit", "--nofile=256"]`. */
+  runner?: string[];
 }
 
 /**
@@ -178,8 +180,13 @@ export function startScript(
   args: string[],
   options: ScriptOptions = {},
 ): ScriptProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", DIR + script, ...args],
+  const [program, ...programArgs] = [
+    ...options.runner ?? [],
+    Deno.execPath(),
+    ...["run", "-A", "--quiet", DIR + script, ...args],
+  ];
+  const child = new Deno.Command(program!, {
+    args: programArgs,
     env: options.env ?? {},
     clearEnv: options.clearEnv ?? false,
     stdin: "null",
