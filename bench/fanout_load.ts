@@ -142,17 +142,28 @@ function consume(v: Viewer, n: number, now: number): boolean {
       v.prefixWant = Math.min(PREFIX, low);
       continue;
     }
-    const take = Math.min(v.need, n - pos);
-    if (v.prefixFill < v.prefixWant) {
-      const k = Math.min(v.prefixWant - v.prefixFill, take);
-      v.prefix.set(buf.subarray(pos, pos + k), v.prefixFill);
-      v.prefixFill += k;
-    }
-    pos += take;
-    v.need -= take;
-    if (v.need === 0) frameDone(v, now);
+    pos = takePayload(v, pos, n, now);
   }
   return true;
+}
+
+/**
+ * Takes payload bytes of the frame in progress from `v.buf[pos, n)`,
+ * keeping its first bytes (the capture stamp), and counts the frame once
+ * it is whole.
+ *
+ * @returns Where the next unread byte is.
+ */
+function takePayload(v: Viewer, pos: number, n: number, now: number): number {
+  const take = Math.min(v.need, n - pos);
+  if (v.prefixFill < v.prefixWant) {
+    const k = Math.min(v.prefixWant - v.prefixFill, take);
+    v.prefix.set(v.buf.subarray(pos, pos + k), v.prefixFill);
+    v.prefixFill += k;
+  }
+  v.need -= take;
+  if (v.need === 0) frameDone(v, now);
+  return pos + take;
 }
 
 /** Max bytes of one HTTP head (the response's, or a part's). */
@@ -184,15 +195,7 @@ function consumeHttp(v: Viewer, n: number, now: number): boolean {
       v.prefixWant = Math.min(PREFIX, v.need - 2);
       continue;
     }
-    const take = Math.min(v.need, n - pos);
-    if (v.prefixFill < v.prefixWant) {
-      const k = Math.min(v.prefixWant - v.prefixFill, take);
-      v.prefix.set(buf.subarray(pos, pos + k), v.prefixFill);
-      v.prefixFill += k;
-    }
-    pos += take;
-    v.need -= take;
-    if (v.need === 0) frameDone(v, now);
+    pos = takePayload(v, pos, n, now);
   }
   return true;
 }
