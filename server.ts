@@ -27,7 +27,7 @@ import {
   readPem,
 } from "./common/cli.ts";
 import { hasDisplay } from "./common/ffplay.ts";
-import { captureArgs, describeSource } from "./server/ffmpeg.ts";
+import { captureArgs, describeSource } from "./server/capture/ffmpeg.ts";
 import {
   CaptureSupervisor,
   checkOverlay,
@@ -35,23 +35,23 @@ import {
   makePlaceholder,
   resolveSource,
   SourceOpenError,
-} from "./server/capture.ts";
+} from "./server/capture/capture.ts";
 import {
   type CameraBackend,
   cameraBackend,
   ffmpegFallback,
   listDevices,
-} from "./server/camera.ts";
+} from "./server/camera/camera.ts";
 import {
   parseServerFlags,
   printUsage,
   type ServerFlags,
 } from "./server/flags.ts";
-import { isLoopback } from "./server/admission.ts";
-import { freeUdpPort, Publisher } from "./server/publish.ts";
-import { Broadcaster } from "./server/viewers.ts";
-import { DirectSender } from "./server/sockets.ts";
-import { boundSendQueue, closeQuietly, listen } from "./server/net.ts";
+import { isLoopback } from "./server/net/admission.ts";
+import { freeUdpPort, Publisher } from "./server/capture/publish.ts";
+import { Broadcaster } from "./server/viewers/viewers.ts";
+import { DirectSender } from "./server/net/sockets.ts";
+import { boundSendQueue, closeQuietly, listen } from "./server/net/net.ts";
 import {
   type ServerOptions,
   type ServerSettings,

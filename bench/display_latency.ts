@@ -42,7 +42,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { captureArgs } from "../server/ffmpeg.ts";
+import { captureArgs } from "../server/capture/ffmpeg.ts";
 import { ffplayArgs } from "../common/ffplay.ts";
 import { linesOf } from "../common/child.ts";
 import { JpegSplitter } from "../framing.ts";

@@ -19,9 +19,9 @@ import {
   type Flip,
   publishFormat,
   type Rotation,
-} from "./ffmpeg.ts";
-import { type CameraFlags, readCameraFlags } from "./camera.ts";
-import { PIXEL_FORMATS } from "./camera_mode.ts";
+} from "./capture/ffmpeg.ts";
+import { type CameraFlags, readCameraFlags } from "./camera/camera.ts";
+import { PIXEL_FORMATS } from "./camera/mode.ts";
 import { DEFAULT_SEND_QUEUE } from "./options.ts";
 
 /**

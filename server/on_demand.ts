@@ -8,8 +8,8 @@
 
 import { message } from "../common/cli.ts";
 import { deadline, seconds, type Timer } from "../common/time.ts";
-import type { CaptureSupervisor } from "./capture.ts";
-import type { Broadcaster, HubFrame } from "./viewers.ts";
+import type { CaptureSupervisor } from "./capture/capture.ts";
+import type { Broadcaster, HubFrame } from "./viewers/viewers.ts";
 
 /** How long a snapshot of an idle capture waits for the first frame. */
 const SNAPSHOT_WAIT_MS = 5000;

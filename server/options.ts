@@ -6,7 +6,7 @@
  * @module
  */
 
-import { defaultDevice, type Flip, type Rotation } from "./ffmpeg.ts";
+import { defaultDevice, type Flip, type Rotation } from "./capture/ffmpeg.ts";
 
 /**
  * Default bound on the bytes queued unsent per viewer: a couple of frames.

@@ -10,30 +10,30 @@
 import { message } from "../common/cli.ts";
 import { FfplayWindow } from "../common/ffplay.ts";
 import type { Timer } from "../common/time.ts";
-import type { CaptureState, CaptureSupervisor } from "./capture.ts";
-import type { Publisher } from "./publish.ts";
+import type { CaptureState, CaptureSupervisor } from "./capture/capture.ts";
+import type { Publisher } from "./capture/publish.ts";
 import type { ServerSettings } from "./options.ts";
 import {
   type Broadcaster,
   constantTimeEqual,
   dropStalled,
   type Viewer,
-} from "./viewers.ts";
+} from "./viewers/viewers.ts";
 import {
   acceptEach,
   boundSendQueue,
   closeQuietly,
   listenError,
-} from "./net.ts";
-import { Admission, MAX_PENDING } from "./admission.ts";
-import { admitViewer } from "./doorway.ts";
-import { LogTally } from "./tally.ts";
+} from "./net/net.ts";
+import { Admission, MAX_PENDING } from "./net/admission.ts";
+import { admitViewer } from "./viewers/doorway.ts";
+import { LogTally } from "./net/tally.ts";
 import { OnDemand } from "./on_demand.ts";
 import { Rates } from "./status.ts";
-import type { FrameHub, HttpFrontend } from "./http.ts";
-import { serveHttp } from "./http_server.ts";
-import type { Metrics } from "./metrics.ts";
-import { PickleSide } from "./pickle.ts";
+import type { FrameHub, HttpFrontend } from "./http/http.ts";
+import { serveHttp } from "./http/serve.ts";
+import type { Metrics } from "./http/metrics.ts";
+import { PickleSide } from "./pickle/pickle.ts";
 
 /** A running camwire server, as `startServer` (server.ts) returns it. */
 export interface CamwireServer {

@@ -3,7 +3,7 @@
 // An emulated V4L2 camera at the libc boundary, FOR TESTS ONLY. There is no
 // V4L2 in this kernel and no camera on the machines camwire is tested on,
 // so this library stands in for both: camwire opens it in place of libc
-// (CAMWIRE_LIBC=/path/fake_camera.so, see server/libc.ts), or ffmpeg gets
+// (CAMWIRE_LIBC=/path/fake_camera.so, see server/sys/libc.ts), or ffmpeg gets
 // it through LD_PRELOAD, and it defines open, open64, close, ioctl, poll,
 // mmap, mmap64 and munmap. Every other symbol, and every call on a path or
 // fd that is not a fake camera, goes to the real libc.

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { type Libc, SYMBOLS } from "../server/libc.ts";
+import { type Libc, SYMBOLS } from "../server/sys/libc.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 

@@ -2,7 +2,7 @@
 /**
  * A clock for unit tests whose time moves only when the test says so, for
  * code that takes its timers as an option (see `SupervisorClock` in
- * server/capture.ts).
+ * server/capture/capture.ts).
  *
  * @module
  */

@@ -1,6 +1,6 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
- * Helpers of the hostile-network tests (server/hostile_test.ts): a server
+ * Helpers of the hostile-network tests (e2e/hostile_test.ts): a server
  * process that may run under `prlimit`, its sockets counted from
  * `/proc/net/tcp`, raw connections that read wire frames with a deadline,
  * and bursts of reset connects. Every wait fails with what it waited for.

@@ -1,8 +1,8 @@
 // Copyright 2026 the camwire authors. MIT license.
 //
 // Prints, as one JSON object, every V4L2 ioctl number, struct size, field
-// offset and constant that server/v4l2.ts hard-codes, as <linux/videodev2.h>
-// (Debian's linux-libc-dev) defines them on this machine. server/v4l2_test.ts
+// offset and constant that server/camera/v4l2.ts hard-codes, as <linux/videodev2.h>
+// (Debian's linux-libc-dev) defines them on this machine. server/camera/v4l2_test.ts
 // compiles it with gcc and compares the two, key by key.
 
 #include <linux/videodev2.h>

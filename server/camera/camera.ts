@@ -1,0 +1,381 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * The camera, decided: which backend captures it (`--capture auto|v4l2|
+ * ffmpeg`), in which mode (read through V4L2, chosen by camera_mode.ts),
+ * what happens when V4L2 cannot be used, and `--list-devices`.
+ *
+ * `auto` (Linux) uses V4L2 through FFI when the device is a V4L2 capture
+ * device. It must be safe on hardware it has never met: when V4L2 fails
+ * for a reason other than busy, no permission or no such device (an ioctl
+ * the driver rejects, say), it falls back to ffmpeg with one line that
+ * names the failing call and its errno.
+ *
+ * @module
+ */
+
+import { CamwireError, message, UsageError } from "../../common/cli.ts";
+import { spawn, words } from "../../common/child.ts";
+import type { Libc } from "../sys/libc.ts";
+import { V4l2Device, V4l2Error, type V4l2Mode, videoNodes } from "./v4l2.ts";
+import {
+  chooseMode,
+  describeChoice,
+  describeModes,
+  formatLabel,
+  formatNamed,
+  type ModeChoice,
+  type ModeRequest,
+  PIXEL_FORMATS,
+} from "./mode.ts";
+import { CameraCapture } from "./capture.ts";
+import { SourceOpenError, type SupervisedCapture } from "../capture/capture.ts";
+import {
+  type CaptureOptions,
+  changesPicture,
+  type Os,
+  type Picture,
+} from "../capture/ffmpeg.ts";
+
+/** `--capture`: who reads the camera. */
+export type CaptureBackend = "auto" | "v4l2" | "ffmpeg";
+
+/** The camera and the mode chosen for it. */
+export interface CameraPlan {
+  device: string;
+  /** Its name, e.g. `HD Webcam C270`. */
+  card: string;
+  modes: V4l2Mode[];
+  choice: ModeChoice;
+}
+
+/**
+ * Opens the camera, reads what it is and what it offers, chooses the mode,
+ * and closes it again.
+ *
+ * @throws {V4l2Error} When a V4L2 call fails.
+ * @throws {ModeError} When nothing it offers fits the request.
+ * @throws {Error} When there is no libc to call (not Linux, no FFI).
+ */
+export function planCamera(
+  device: string,
+  request: ModeRequest,
+  libc?: Libc | null,
+): CameraPlan {
+  const camera = libc === undefined
+    ? V4l2Device.open(device)
+    : V4l2Device.open(device, libc);
+  try {
+    const identity = camera.identify();
+    if (!identity.canCapture) {
+      throw new V4l2Error("VIDIOC_QUERYCAP (no video capture)", 25, device);
+    }
+    const modes = camera.modes();
+    return {
+      device,
+      card: identity.card,
+      modes,
+      choice: chooseMode(modes, request),
+    };
+  } finally {
+    camera.closeNow();
+  }
+}
+
+/** What the capture supervisor runs for a camera. */
+export interface CameraBackend {
+  /** `v4l2`, or `ffmpeg` (which then opens the camera itself). */
+  kind: "v4l2" | "ffmpeg";
+  /** The V4L2 capture; undefined for ffmpeg. */
+  launch?: (onFrame: (jpeg: Uint8Array) => void) => SupervisedCapture;
+  /** For ffmpeg: the mode to ask for, and the rate. */
+  cameraMode?: CaptureOptions["cameraMode"];
+  fps: number;
+  /** The line logged at start, e.g. `camera /dev/video0 "C270": MJPEG …`. */
+  line: string;
+}
+
+/** What {@linkcode cameraBackend} needs to know. */
+export interface CameraSettings extends ModeRequest {
+  device: string;
+  capture: CaptureBackend;
+  quality: number;
+  ffmpeg: string;
+  /** Publish relays: frames cannot pass through, ffmpeg must encode H.264. */
+  relays: string[];
+  /** `--rotate`, `--flip`, `--overlay`: frames cannot pass through either. */
+  picture?: Picture | undefined;
+  os: Os;
+  log: (line: string) => void;
+  /** libc, or the emulated camera (tests). @default {openLibc()} */
+  libc?: Libc | null | undefined;
+}
+
+/**
+ * Decides who captures the camera and in which mode.
+ *
+ * @returns The backend.
+ * @throws {SourceOpenError} When the camera is busy, forbidden or absent
+ * (or V4L2 fails with `--capture v4l2`): with the V4L2 error as cause.
+ * @throws {ModeError} When nothing the camera offers fits the request.
+ * @throws {CamwireError} With `--capture v4l2` where V4L2 cannot be had.
+ */
+export function cameraBackend(settings: CameraSettings): CameraBackend {
+  const { device, capture, os, log } = settings;
+  if (os !== "linux") return ffmpegBackend(settings, undefined);
+  let plan: CameraPlan;
+  try {
+    plan = planCamera(device, settings, settings.libc);
+  } catch (error) {
+    if (!(error instanceof V4l2Error)) {
+      if (error instanceof CamwireError) throw error; // ModeError
+      if (capture === "v4l2") {
+        throw new CamwireError(`--capture v4l2: ${message(error)}`);
+      }
+      return ffmpegBackend(settings, undefined);
+    }
+    if (error.unavailable || capture === "v4l2") {
+      throw new SourceOpenError(
+        `Cannot open camera ${device}: ${error.message}`,
+        error,
+      );
+    }
+    if (capture === "auto") log(fallbackLine(error));
+    return ffmpegBackend(settings, undefined);
+  }
+  if (capture === "ffmpeg") return ffmpegBackend(settings, plan);
+  let choice = plan.choice;
+  if (choice.path === "passthrough" && settings.relays.length > 0) {
+    // Publishing needs ffmpeg to encode H.264: feed it the camera's JPEGs.
+    choice = { ...choice, path: "scale" };
+  }
+  if (choice.path === "passthrough" && changesPicture(settings.picture)) {
+    // A turned, mirrored or labelled picture is a new picture: ffmpeg
+    // decodes the camera's JPEGs and encodes the result.
+    log(
+      "camwire: --rotate, --flip and --overlay re-encode the picture: the camera's own JPEGs are not passed through",
+    );
+    choice = { ...choice, path: "scale" };
+  }
+  return {
+    kind: "v4l2",
+    fps: choice.fps,
+    line: describeChoice(device, plan.card, choice, settings.width),
+    launch: (onFrame) =>
+      new CameraCapture({
+        device,
+        choice,
+        width: settings.width,
+        quality: settings.quality,
+        ffmpeg: settings.ffmpeg,
+        relays: settings.relays,
+        picture: settings.picture,
+        onFrame,
+        log,
+        libc: settings.libc,
+      }),
+  };
+}
+
+/**
+ * The ffmpeg backend to fall back to when the V4L2 capture failed to
+ * start, or `undefined` when it must not (not `auto`, or the camera is
+ * busy, forbidden or gone: ffmpeg would fail the same way).
+ *
+ * @param error What the V4L2 supervisor's start threw.
+ */
+export function ffmpegFallback(
+  settings: CameraSettings,
+  backend: CameraBackend,
+  error: unknown,
+): CameraBackend | undefined {
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (
+    settings.capture !== "auto" || backend.kind !== "v4l2" ||
+    !(cause instanceof V4l2Error) || cause.unavailable
+  ) return undefined;
+  settings.log(fallbackLine(cause));
+  return ffmpegBackend(settings, undefined);
+}
+
+function fallbackLine(error: V4l2Error): string {
+  return `camwire: warning: V4L2 capture failed at ${error.call} (${error.message}); capturing with ffmpeg instead (please report this with the camera's name)`;
+}
+
+function ffmpegBackend(
+  settings: CameraSettings,
+  plan: CameraPlan | undefined,
+): CameraBackend {
+  const { device, inputFormat, inputSize } = settings;
+  if (plan === undefined) {
+    // No mode read from the camera: only what the user said, if anything.
+    const format = inputFormat === undefined
+      ? undefined
+      : formatNamed(inputFormat)?.ffmpeg ?? inputFormat;
+    const cameraMode: CaptureOptions["cameraMode"] = {};
+    if (format !== undefined) cameraMode.inputFormat = format;
+    if (inputSize !== undefined) {
+      cameraMode.videoSize = `${inputSize.width}x${inputSize.height}`;
+    }
+    return {
+      kind: "ffmpeg",
+      cameraMode,
+      fps: settings.fps,
+      line: `camera ${device}: read by ffmpeg`,
+    };
+  }
+  const { mode, format, fps } = plan.choice;
+  return {
+    kind: "ffmpeg",
+    cameraMode: {
+      inputFormat: format.ffmpeg,
+      videoSize: `${mode.width}x${mode.height}`,
+    },
+    fps,
+    line: `camera ${device} "${plan.card}": ${
+      formatLabel(mode.fourcc)
+    } ${mode.width}x${mode.height} at ${fps} fps, read and re-encoded by ffmpeg (--capture ffmpeg)`,
+  };
+}
+
+/**
+ * `--list-devices`: every camera with its name, path and the formats,
+ * sizes and rates it offers. V4L2 through FFI on Linux; ffmpeg's own
+ * listing on Windows and macOS.
+ *
+ * @param options `device`: list only this one (else every /dev/videoN).
+ * @returns The lines to print.
+ */
+export async function listDevices(options: {
+  os: Os;
+  ffmpeg: string;
+  device?: string | undefined;
+  libc?: Libc | null | undefined;
+}): Promise<string[]> {
+  if (options.os !== "linux") return await ffmpegListing(options);
+  const nodes = options.device === undefined ? videoNodes() : [options.device];
+  if (nodes.length === 0) return ["no camera found (no /dev/video* device)"];
+  const lines: string[] = [];
+  for (const path of nodes) {
+    let camera: V4l2Device;
+    try {
+      camera = options.libc === undefined
+        ? V4l2Device.open(path)
+        : V4l2Device.open(path, options.libc);
+    } catch (error) {
+      lines.push(`${path}: ${message(error).replace(`${path}: `, "")}`);
+      continue;
+    }
+    try {
+      const id = camera.identify();
+      if (!id.canCapture) {
+        lines.push(
+          `${path} "${id.card}": not a video capture node (metadata?)`,
+        );
+        continue;
+      }
+      lines.push(`${path} "${id.card}" (${id.driver}, ${id.busInfo})`);
+      const modes = camera.modes();
+      const byFormat = new Map<string, V4l2Mode[]>();
+      for (const m of modes) {
+        byFormat.set(m.fourcc, [...(byFormat.get(m.fourcc) ?? []), m]);
+      }
+      for (const group of byFormat.values()) {
+        lines.push(`  ${describeModes(group)}`);
+      }
+    } catch (error) {
+      lines.push(`${path}: ${message(error).replace(`${path}: `, "")}`);
+    } finally {
+      camera.closeNow();
+    }
+  }
+  return lines;
+}
+
+async function ffmpegListing(
+  options: { os: Os; ffmpeg: string },
+): Promise<string[]> {
+  const args = options.os === "windows"
+    ? words("-hide_banner -list_devices true -f dshow -i dummy")
+    : [...words("-hide_banner -f avfoundation -list_devices true -i"), ""];
+  const { stderr } = await spawn(options.ffmpeg, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  return new TextDecoder().decode(stderr).split(/\r?\n/)
+    .filter((line) =>
+      line.trim() !== "" && !/Error opening input|dummy/.test(line)
+    );
+}
+
+/** The camera flags, read: see {@linkcode readCameraFlags}. */
+export interface CameraFlags {
+  capture: CaptureBackend;
+  inputFormat: string | undefined;
+  inputSize: { width: number; height: number } | undefined;
+  listDevices: boolean;
+}
+
+/**
+ * Reads and checks `--capture`, `--input-format`, `--input-size` and
+ * `--list-devices`.
+ *
+ * @param values The flags' texts, as `parseArgs` gives them.
+ * @param os The operating system (`--capture v4l2` needs Linux).
+ * @returns The flags.
+ * @throws {UsageError} On a bad value, with one line saying which.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const flags = readCameraFlags(
+ *   { capture: "v4l2", "input-size": "640x480", "list-devices": false },
+ *   "linux",
+ * );
+ * assert.deepEqual(flags.inputSize, { width: 640, height: 480 });
+ * assert.throws(() => readCameraFlags({ capture: "vfw", "list-devices": false }, "linux"));
+ * ```
+ */
+export function readCameraFlags(values: {
+  capture: string;
+  "input-format"?: string | undefined;
+  "input-size"?: string | undefined;
+  "list-devices": boolean;
+}, os: Os): CameraFlags {
+  const capture = values.capture;
+  if (capture !== "auto" && capture !== "v4l2" && capture !== "ffmpeg") {
+    throw new UsageError(
+      `Invalid value for --capture: "${capture}" is not auto, v4l2 or ffmpeg`,
+    );
+  }
+  if (capture === "v4l2" && os !== "linux") {
+    throw new UsageError("--capture v4l2 needs Linux (V4L2)");
+  }
+  const inputFormat = values["input-format"];
+  if (inputFormat !== undefined && formatNamed(inputFormat) === undefined) {
+    throw new UsageError(
+      `Invalid value for --input-format: "${inputFormat}" is not one of ${
+        PIXEL_FORMATS.map((f) => f.name).join(", ")
+      }`,
+    );
+  }
+  const sizeText = values["input-size"];
+  let inputSize: { width: number; height: number } | undefined;
+  if (sizeText !== undefined) {
+    const m = /^(\d{1,5})x(\d{1,5})$/.exec(sizeText);
+    const [width, height] = [Number(m?.[1]), Number(m?.[2])];
+    if (!m || width < 16 || height < 16 || width > 7680 || height > 4320) {
+      throw new UsageError(
+        `Invalid value for --input-size: "${sizeText}" is not WIDTHxHEIGHT, e.g. 640x480`,
+      );
+    }
+    inputSize = { width, height };
+  }
+  return {
+    capture,
+    inputFormat,
+    inputSize,
+    listDevices: values["list-devices"],
+  };
+}
