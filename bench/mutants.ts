@@ -152,7 +152,7 @@ export const MUTATIONS: Mutation[] = [
     file: "server/http/http.ts",
     from: "if (/^bearer$/i.test(scheme)) ok = equals(value, token);",
     to: "if (/^bearer$/i.test(scheme)) ok = true;",
-    tests: ["server/http/http_test.ts"],
+    tests: ["server/http/routes_test.ts", "server/http/http_test.ts"],
   },
   {
     name: "viewers: stalled viewers never dropped",
@@ -175,7 +175,7 @@ export const MUTATIONS: Mutation[] = [
     file: "server/http/http.ts",
     from: "ok = equals(password, token) && userOk;",
     to: "ok = userOk;",
-    tests: ["server/http/http_test.ts"],
+    tests: ["server/http/routes_test.ts", "server/http/http_test.ts"],
   },
   {
     name: "README: the TLS recipe's certificate is a CA again",

@@ -3,7 +3,8 @@
  * The viewer page in a headless Chromium against the real server: the
  * picture's size and the numbers in view on a laptop window and a phone,
  * the offline overlay and reconnection across a server restart, the
- * snapshot button, and an `<img>` on another origin with `--allow-origin`.
+ * snapshot button, an `<img>` on another origin with `--allow-origin`, and
+ * the live picture's rate and numbers.
  *
  * Set `CAMWIRE_SHOTS=DIR` to keep the screenshots it takes in DIR.
  */
@@ -20,6 +21,10 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "../../testing/util.ts";
+import { withHttpServer } from "../../testing/http_client.ts";
+
+/** The page's picture, in page scripts. */
+const LIVE = `document.getElementById("live")`;
 
 /** Starts a test-pattern server on the given TCP and HTTP ports. */
 async function startOn(
@@ -312,4 +317,124 @@ Deno.test("page: with --allow-origin, a page on another origin shows the stream 
     await site.shutdown();
     await server.stop();
   }
+});
+
+/**
+ * Counts the picture changes of the page's <img id="live">, drawn to a
+ * canvas at every animation frame (60 a second) for 3 s.
+ */
+const COUNT_FRAMES_JS = `new Promise((resolve) => {
+  const live = ${LIVE};
+  const canvas = document.createElement("canvas");
+  canvas.width = 160;
+  canvas.height = 120;
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  let last, frames = 0;
+  const start = performance.now();
+  function sample() {
+    context.drawImage(live, 0, 0, 160, 120);
+    const data = context.getImageData(0, 0, 160, 120).data;
+    let hash = 0;
+    for (let i = 0; i < data.length; i++) hash = (hash * 31 + data[i]) | 0;
+    if (last !== undefined && hash !== last) frames++; // a new picture
+    last = hash;
+    const ms = performance.now() - start;
+    if (ms < 3000) requestAnimationFrame(sample);
+    else resolve({ frames, ms });
+  }
+  requestAnimationFrame(sample);
+})`;
+
+/**
+ * The <img id="live">'s width and the variance of its pixels' brightness,
+ * read once it holds a decoded picture (its width reads 0 for a moment
+ * while the page swaps one frame's image for the next; 2 s at most).
+ */
+const PIXELS_JS = `new Promise((resolve) => {
+  const live = ${LIVE};
+  const start = performance.now();
+  const ready = () => live.complete && live.naturalWidth > 0;
+  const wait = () => ready() || performance.now() - start > 2000
+    ? resolve(measure())
+    : requestAnimationFrame(wait);
+  wait();
+  function measure() {
+  const canvas = document.createElement("canvas");
+  canvas.width = live.naturalWidth;
+  canvas.height = live.naturalHeight;
+  const context = canvas.getContext("2d");
+  context.drawImage(live, 0, 0);
+  const data = context.getImageData(0, 0, canvas.width, canvas.height).data;
+  let sum = 0, squares = 0;
+  for (let i = 0; i < data.length; i += 4) {
+    const y = (data[i] + data[i + 1] + data[i + 2]) / 3;
+    sum += y;
+    squares += y * y;
+  }
+  const n = data.length / 4;
+  return { width: canvas.width, variance: squares / n - (sum / n) ** 2 };
+  }
+})`;
+
+Deno.test("http: headless Chromium shows the page: a live picture at ≥ 20 fps, numbers that update, no console errors", async () => {
+  await withHttpServer([], async ({ base }) => {
+    const browser = await launchChromium();
+    try {
+      const page = await browser.newPage();
+      await page.navigate(`${base}/`);
+      assert.ok(
+        await eventually(
+          () =>
+            page.evaluate<boolean>(
+              `document.readyState === "complete" && ${LIVE}.complete && ${LIVE}.naturalWidth === 320`,
+            ).catch(() => false), // e.g. while the navigation commits
+          10_000,
+        ),
+        "the picture did not load",
+      );
+      const readNumbers = () =>
+        page.evaluate<Record<string, string>>(
+          `Object.fromEntries([...document.querySelectorAll("#stats dd")].map((dd) => [dd.id, dd.textContent]))`,
+        );
+      assert.ok(
+        await eventually(
+          async () => !Object.values(await readNumbers()).includes("…"),
+          5000,
+        ),
+        `the numbers stay at …: ${JSON.stringify(await readNumbers())}`,
+      );
+      const before = await readNumbers();
+      assert.equal(before.source, "test pattern (testsrc2) (live)");
+      assert.equal(before.viewers, "0 tcp, 1 http");
+      assert.match(before.fps!, /^\d+\.\d captured$/);
+      assert.match(before.kbps!, /^\d+ kbit\/s, \d+ frames \(\d+ skipped/);
+      assert.match(before.latency!, /^\d+ ms from capture to this page/);
+      assert.match(before.uptime!, /^\d+ s$/);
+
+      const shown = await page.evaluate<{ frames: number; ms: number }>(
+        COUNT_FRAMES_JS,
+        15_000,
+      );
+      const fps = shown.frames / (shown.ms / 1000);
+      assert.ok(fps >= 20, `the page showed ${fps.toFixed(1)} fps`);
+      const picture = await page.evaluate<{ width: number; variance: number }>(
+        PIXELS_JS,
+      );
+      assert.equal(picture.width, 320);
+      assert.ok(picture.variance > 100, `blank picture: ${picture.variance}`);
+
+      const after = await readNumbers();
+      assert.ok(
+        parseInt(after.uptime!) > parseInt(before.uptime!),
+        `uptime ${before.uptime} → ${after.uptime} over 3 s`,
+      );
+      assert.ok(
+        Number(after.fps!.split(" ")[0]) >= 20,
+        `fps shown: ${after.fps}`,
+      );
+      assert.deepEqual(page.errors(), []);
+    } finally {
+      await browser.close();
+    }
+  });
 });
