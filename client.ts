@@ -17,7 +17,8 @@
  * @module
  */
 
-import { Deframer, readStamp } from "./framing.ts";
+import { Deframer } from "./framing.ts";
+import { readStamp } from "./common/jpeg.ts";
 import {
   CamwireError,
   intFlag,

@@ -18,7 +18,7 @@
  */
 
 import { networkInterfaces } from "node:os";
-import { jpegSize } from "./framing.ts";
+import { jpegSize } from "./common/jpeg.ts";
 import {
   CamwireError,
   message,

@@ -17,7 +17,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { Deframer, HEADER_SIZE, readStamp } from "../framing.ts";
+import { Deframer, HEADER_SIZE } from "../framing.ts";
+import { readStamp } from "../common/jpeg.ts";
 import { cleanupAll, ROOT, startServer } from "./bench_util.ts";
 
 /** The raw frame the pickle design sent: 320 × 240 pixels × 3 bytes. */

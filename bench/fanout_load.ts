@@ -33,7 +33,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { DEFAULT_MAX_FRAME_SIZE, readStamp } from "../framing.ts";
+import { DEFAULT_MAX_FRAME_SIZE } from "../framing.ts";
+import { readStamp } from "../common/jpeg.ts";
 import {
   delay,
   Histogram,

@@ -22,7 +22,8 @@
 import net from "node:net";
 import { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import { JpegSplitter, stampFrame } from "../framing.ts";
+import { JpegSplitter } from "../framing.ts";
+import { stampFrame } from "../common/jpeg.ts";
 
 /** `server.ts --source test`'s ffmpeg arguments at the defaults. */
 const FFMPEG_ARGS = [

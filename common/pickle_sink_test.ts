@@ -5,7 +5,8 @@
  * a server that sends a pickle that would run code.
  */
 import assert from "node:assert/strict";
-import { jpegSize, JpegSplitter } from "../framing.ts";
+import { JpegSplitter } from "../framing.ts";
+import { jpegSize } from "./jpeg.ts";
 import { runScript } from "../testing/util.ts";
 import { encoderArgs } from "./pickle_sink.ts";
 

@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { jpegSize, JpegSplitter } from "../framing.ts";
+import { JpegSplitter } from "../framing.ts";
+import { jpegSize } from "../common/jpeg.ts";
 import { runScript, startServerProcess } from "../testing/util.ts";
 
 const README = new URL("../README.md", import.meta.url);

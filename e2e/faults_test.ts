@@ -6,7 +6,8 @@
  * that drips, dies and comes back.
  */
 import assert from "node:assert/strict";
-import { encodeHeader, jpegSize, readStamp } from "../framing.ts";
+import { encodeHeader } from "../framing.ts";
+import { jpegSize, readStamp } from "../common/jpeg.ts";
 import {
   childPids,
   clientAgainst,

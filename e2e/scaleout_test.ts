@@ -4,7 +4,7 @@
  * RTMP module) and of on-demand capture.
  */
 import assert from "node:assert/strict";
-import { readStamp } from "../framing.ts";
+import { readStamp } from "../common/jpeg.ts";
 import {
   childPids,
   eventually,

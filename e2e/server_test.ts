@@ -1,6 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 import assert from "node:assert/strict";
-import { Deframer, jpegSize, readStamp } from "../framing.ts";
+import { Deframer } from "../framing.ts";
+import { jpegSize, readStamp } from "../common/jpeg.ts";
 import { UsageError } from "../common/cli.ts";
 import {
   parseServerFlags,

@@ -9,7 +9,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Deframer, FramingError, jpegSize, JpegSplitter } from "../framing.ts";
+import { Deframer, FramingError, JpegSplitter } from "../framing.ts";
+import { jpegSize } from "../common/jpeg.ts";
 import { linesOf } from "../common/child.ts";
 
 const DIR = new URL("..", import.meta.url).pathname;

@@ -6,7 +6,8 @@
 // Raspberry Pi recipe (MJPEG on stdin, as rpicam-vid writes it).
 
 import assert from "node:assert/strict";
-import { JpegSplitter, readStamp } from "../../framing.ts";
+import { JpegSplitter } from "../../framing.ts";
+import { readStamp } from "../../common/jpeg.ts";
 import {
   childPids,
   receiveFrames,

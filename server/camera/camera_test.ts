@@ -6,7 +6,7 @@
 // through the real supervisor, the ffmpeg fallback, and nothing left open.
 
 import assert from "node:assert/strict";
-import { jpegSize } from "../../framing.ts";
+import { jpegSize } from "../../common/jpeg.ts";
 import { openLibc } from "../sys/libc.ts";
 import {
   cameraBackend,

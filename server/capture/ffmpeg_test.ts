@@ -12,7 +12,8 @@ import {
   relayArgs,
   videoFilters,
 } from "./ffmpeg.ts";
-import { jpegSize, JpegSplitter } from "../../framing.ts";
+import { JpegSplitter } from "../../framing.ts";
+import { jpegSize } from "../../common/jpeg.ts";
 
 const base: CaptureOptions = {
   kind: "camera",

@@ -10,7 +10,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { jpegSize, JpegSplitter, readStamp } from "../../framing.ts";
+import { JpegSplitter } from "../../framing.ts";
+import { jpegSize, readStamp } from "../../common/jpeg.ts";
 import {
   bearer,
   closeConn,

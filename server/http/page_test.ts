@@ -9,7 +9,7 @@
  * Set `CAMWIRE_SHOTS=DIR` to keep the screenshots it takes in DIR.
  */
 import assert from "node:assert/strict";
-import { jpegSize } from "../../framing.ts";
+import { jpegSize } from "../../common/jpeg.ts";
 import {
   type Chromium,
   launchChromium,

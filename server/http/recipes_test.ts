@@ -7,7 +7,7 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { jpegSize } from "../../framing.ts";
+import { jpegSize } from "../../common/jpeg.ts";
 import {
   fetchAll,
   ffprobe,

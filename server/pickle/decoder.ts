@@ -7,7 +7,8 @@
  * @module
  */
 
-import { encodeHeader, HEADER_SIZE, jpegSize } from "../../framing.ts";
+import { encodeHeader, HEADER_SIZE } from "../../framing.ts";
+import { jpegSize } from "../../common/jpeg.ts";
 import { endProcess, linesOf, spawn } from "../../common/child.ts";
 import { LatestFrameSender } from "../../common/latest.ts";
 import { message } from "../../common/cli.ts";

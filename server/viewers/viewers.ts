@@ -7,7 +7,8 @@
  * @module
  */
 
-import { HEADER_SIZE, stampFrame } from "../../framing.ts";
+import { HEADER_SIZE } from "../../framing.ts";
+import { stampFrame } from "../../common/jpeg.ts";
 import { message } from "../../common/cli.ts";
 import { seconds, sleep, wallClockMs } from "../../common/time.ts";
 import { type DeliveryTotals, LatestFrameSender } from "../../common/latest.ts";

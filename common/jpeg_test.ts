@@ -1,0 +1,24 @@
+// Copyright 2026 the camwire authors. MIT license.
+import assert from "node:assert/strict";
+import { Deframer, JpegSplitter } from "../framing.ts";
+import { jpegSize, readStamp, stampFrame } from "./jpeg.ts";
+import { fakeJpeg, realisticJpeg } from "../testing/jpegs.ts";
+
+Deno.test("stampFrame() keeps a valid JPEG and readStamp() reads it back", () => {
+  const jpeg = realisticJpeg(3);
+  const frame = stampFrame(jpeg, 1764086400123.456);
+  const [payload] = new Deframer().push(frame);
+  assert.equal(readStamp(payload!), 1764086400123.456);
+  // The stamped JPEG still splits as one JPEG with the same picture data.
+  assert.deepEqual(new JpegSplitter().push(payload!), [payload]);
+  assert.deepEqual(
+    payload!.subarray(payload!.length - jpeg.length + 2),
+    jpeg.subarray(2),
+  );
+  assert.equal(readStamp(jpeg), undefined);
+});
+
+Deno.test("jpegSize() reads SOF0 and ignores DHT", () => {
+  assert.deepEqual(jpegSize(realisticJpeg(1)), { width: 320, height: 180 });
+  assert.equal(jpegSize(fakeJpeg(10, 1)), undefined);
+});
