@@ -46,6 +46,15 @@ import { captureArgs } from "../server/capture/ffmpeg.ts";
 import { ffplayArgs } from "../common/ffplay.ts";
 import { linesOf } from "../common/child.ts";
 import { JpegSplitter } from "../framing.ts";
+import {
+  decode,
+  FPS,
+  HEIGHT,
+  paint,
+  parseXwd,
+  TIME_MOD,
+  WIDTH,
+} from "./painted_clock.ts";
 import { FakeCameras } from "../testing/fake_camera.ts";
 import {
   cleanupAll,
@@ -71,132 +80,6 @@ const { values } = parseArgs({
 const SAMPLE_MS = Number(values.seconds) * 1000;
 const INTERVAL_MS = Number(values.interval);
 const SETTLE_MS = Number(values.settle) * 1000;
-
-// ---------------------------------------------------------------- frames
-
-const WIDTH = 640;
-const HEIGHT = 480;
-const FPS = 30;
-const BLOCK = 64;
-const COLS = 8;
-const ROWS = 6;
-const GRID_X = (WIDTH - COLS * BLOCK) / 2; // 64
-const GRID_Y = (HEIGHT - ROWS * BLOCK) / 2; // 48
-const TIME_BITS = 40;
-const TIME_MOD = 2 ** TIME_BITS;
-/** The marker: a white bar across the top margin. */
-const MARKER = { x0: GRID_X, x1: WIDTH - GRID_X, y0: 10, y1: 38 };
-
-/** The 8 check bits of a 40-bit time: its 5 bytes summed, xor 0x5a. */
-function check(time: number): number {
-  let sum = 0;
-  for (let i = 0; i < 5; i++) sum += Math.floor(time / 2 ** (8 * i)) % 256;
-  return (sum & 0xff) ^ 0x5a;
-}
-
-/** The 48 bits a frame shows: 40 of time (LSB first), 8 of check. */
-function bitsOf(time: number): number[] {
-  const bits: number[] = [];
-  for (let i = 0; i < TIME_BITS; i++) bits.push(Math.floor(time / 2 ** i) % 2);
-  const c = check(time);
-  for (let i = 0; i < 8; i++) bits.push((c >> i) & 1);
-  return bits;
-}
-
-/** Paints `time` (ms mod 2⁴⁰) into a black 640×480 gray frame. */
-function paint(frame: Uint8Array, time: number): void {
-  frame.fill(0);
-  for (let y = MARKER.y0; y < MARKER.y1; y++) {
-    frame.fill(255, y * WIDTH + MARKER.x0, y * WIDTH + MARKER.x1);
-  }
-  bitsOf(time).forEach((bit, i) => {
-    if (bit === 0) return;
-    const x = GRID_X + (i % COLS) * BLOCK;
-    const y0 = GRID_Y + Math.floor(i / COLS) * BLOCK;
-    for (let y = y0; y < y0 + BLOCK; y++) {
-      frame.fill(255, y * WIDTH + x, y * WIDTH + x + BLOCK);
-    }
-  });
-}
-
-/** A gray image of any size, read back from a screenshot. */
-interface Gray {
-  width: number;
-  height: number;
-  at(x: number, y: number): number;
-}
-
-/**
- * Reads the painted time back from a picture of a frame at any scale, or
- * `undefined` when it does not show one (no marker, a bad check).
- */
-function decode(image: Gray): number | undefined {
-  const sx = image.width / WIDTH;
-  const sy = image.height / HEIGHT;
-  // Mean of a 5×5 patch around a point given in frame pixels.
-  const mean = (x: number, y: number) => {
-    const cx = Math.round(x * sx);
-    const cy = Math.round(y * sy);
-    let sum = 0;
-    for (let dy = -2; dy <= 2; dy++) {
-      for (let dx = -2; dx <= 2; dx++) sum += image.at(cx + dx, cy + dy);
-    }
-    return sum / 25;
-  };
-  const markerY = (MARKER.y0 + MARKER.y1) / 2;
-  for (const x of [GRID_X + 32, WIDTH / 2, WIDTH - GRID_X - 32]) {
-    if (mean(x, markerY) < 192) return undefined;
-  }
-  if (mean(GRID_X / 2, HEIGHT / 2) > 64) return undefined;
-  let time = 0;
-  let c = 0;
-  for (let i = 0; i < COLS * ROWS; i++) {
-    const x = GRID_X + (i % COLS) * BLOCK + BLOCK / 2;
-    const y = GRID_Y + Math.floor(i / COLS) * BLOCK + BLOCK / 2;
-    const bit = mean(x, y) >= 128 ? 1 : 0;
-    if (i < TIME_BITS) time += bit * 2 ** i;
-    else c |= bit << (i - TIME_BITS);
-  }
-  return c === check(time) ? time : undefined;
-}
-
-/**
- * Decodes an XWD file (X Window Dump: a big-endian header of 25 CARD32
- * fields, the window name, `ncolors` 12-byte color entries, then the
- * pixels) of a TrueColor ZPixmap into its green channel.
- */
-function parseXwd(bytes: Uint8Array): Gray {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
-  const field = (i: number) => view.getUint32(i * 4, false);
-  const headerSize = field(0);
-  const [format, width, height, byteOrder] = [2, 4, 5, 7].map(field);
-  const [bitsPerPixel, bytesPerLine, greenMask, ncolors] = [11, 12, 15, 19]
-    .map(field);
-  if (field(1) !== 7 || format !== 2) throw new Error("not an XWD ZPixmap");
-  if (bitsPerPixel !== 32 && bitsPerPixel !== 24) {
-    throw new Error(`XWD with ${bitsPerPixel} bits per pixel`);
-  }
-  const data = headerSize + ncolors! * 12;
-  const step = bitsPerPixel! / 8;
-  let shift = 0;
-  while (shift < 32 && ((greenMask! >>> shift) & 1) === 0) shift++;
-  const little = byteOrder === 0;
-  return {
-    width: width!,
-    height: height!,
-    at: (x, y) => {
-      const cx = Math.min(Math.max(x, 0), width! - 1);
-      const cy = Math.min(Math.max(y, 0), height! - 1);
-      const offset = data + cy * bytesPerLine! + cx * step;
-      let pixel = 0;
-      for (let b = 0; b < step; b++) {
-        const byte = bytes[offset + (little ? b : step - 1 - b)]!;
-        pixel |= byte << (8 * b);
-      }
-      return (pixel >>> shift) & 0xff;
-    },
-  };
-}
 
 // -------------------------------------------------------------- processes
 
