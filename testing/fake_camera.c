@@ -32,68 +32,32 @@
 // The device fd is a real memfd named "camwire-fake-camera:<file name>",
 // so that leaked fds show in /proc/self/fd and leaked buffer mappings in
 // /proc/self/maps, exactly as a real device's would.
+//
+// This file: the libc interposition and the config file. The V4L2
+// requests are in fake_camera_ioctl.c, the frames in fake_camera_frames.c
+// (fake_camera.h: what they share); testing/fake_camera.ts builds the
+// three into one library.
 
-#define _GNU_SOURCE
+#include "fake_camera.h"  // first: it defines _GNU_SOURCE
+
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/videodev2.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
-#define MAX_MODES 16
-#define MAX_CAMS 16
-#define MAX_BUFS 8
-#define MAX_FRAMES 4096
+cam_t cams[MAX_CAMS];
+pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
-typedef struct {
-  uint32_t fourcc, width, height, fps;
-  char file[512];
-} mode_t_;
-
-typedef struct {
-  uint8_t *data;
-  uint32_t size;
-} frame_t;
-
-typedef struct {
-  int fd;  // the memfd handed out as the device fd; -1 when free
-  char path[512];
-  char card[32];
-  mode_t_ modes[MAX_MODES];
-  int nmodes;
-  int strip_dht, truncate_every, unplug_after, stall_after, trace, nonblock;
-  unsigned long fail_request;
-  int fail_errno;
-  int mode;  // index of the mode set with S_FMT
-  uint32_t bufsize, nbufs;
-  int queued[MAX_BUFS], done[MAX_BUFS];
-  int streaming;
-  uint32_t sequence;  // frames delivered
-  uint64_t next_due_ns;
-  frame_t frames[MAX_FRAMES];
-  int nframes, next_frame;
-  int live_fd;  // a FIFO of records, or -1
-  frame_t pending;  // a live record read but not delivered yet
-} cam_t;
-
-static cam_t cams[MAX_CAMS];
-static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int (*real_open)(const char *, int, ...);
-static int (*real_close)(int);
+int (*real_open)(const char *, int, ...);
+int (*real_close)(int);
 static int (*real_ioctl)(int, unsigned long, ...);
-static int (*real_poll)(struct pollfd *, nfds_t, int);
+int (*real_poll)(struct pollfd *, nfds_t, int);
 static void *(*real_mmap)(void *, size_t, int, int, int, off_t);
 static int (*real_munmap)(void *, size_t);
 
@@ -118,17 +82,6 @@ static void init(void) {
   for (int i = 0; i < MAX_CAMS; i++) cams[i].fd = -1;
 }
 
-static uint64_t now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-static void sleep_ns(uint64_t ns) {
-  struct timespec ts = {ns / 1000000000ull, ns % 1000000000ull};
-  nanosleep(&ts, NULL);
-}
-
 static cam_t *cam_of(int fd) {
   if (fd < 0) return NULL;
   for (int i = 0; i < MAX_CAMS; i++) {
@@ -139,77 +92,6 @@ static cam_t *cam_of(int fd) {
 
 static uint32_t fourcc_of(const char *s) {
   return v4l2_fourcc(s[0], s[1], s[2], s[3]);
-}
-
-// Removes every DHT segment before the first SOS, in place.
-static uint32_t strip_dht(uint8_t *p, uint32_t n) {
-  uint32_t in = 2, out = 2;
-  while (in + 4 <= n && p[in] == 0xff) {
-    uint8_t code = p[in + 1];
-    uint32_t len = 2 + ((p[in + 2] << 8) | p[in + 3]);
-    if (code == 0xda) break;
-    if (code != 0xc4) {
-      memmove(p + out, p + in, len);
-      out += len;
-    }
-    in += len;
-  }
-  memmove(p + out, p + in, n - in);
-  return out + (n - in);
-}
-
-static int read_full(int fd, void *buf, size_t n) {
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = read(fd, (char *)buf + got, n - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) return -1;
-    got += r;
-  }
-  return 0;
-}
-
-// Reads one record (u32 length + JPEG) from fd into *frame.
-static int read_record(cam_t *c, int fd, frame_t *frame) {
-  uint32_t size;
-  if (read_full(fd, &size, 4) != 0 || size == 0 || size > 64 << 20) return -1;
-  frame->data = malloc(size);
-  if (read_full(fd, frame->data, size) != 0) {
-    free(frame->data);
-    frame->data = NULL;
-    return -1;
-  }
-  frame->size = c->strip_dht ? strip_dht(frame->data, size) : size;
-  return 0;
-}
-
-static void free_frames(cam_t *c) {
-  for (int i = 0; i < c->nframes; i++) free(c->frames[i].data);
-  c->nframes = 0;
-  free(c->pending.data);
-  c->pending.data = NULL;
-  if (c->live_fd >= 0) real_close(c->live_fd);
-  c->live_fd = -1;
-}
-
-// Loads the JPEGs of the mode set: all of a file, or none of a FIFO.
-static void load_frames(cam_t *c) {
-  free_frames(c);
-  mode_t_ *m = &c->modes[c->mode];
-  if (m->file[0] == 0) return;
-  int fd = real_open(m->file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct stat st;
-  fstat(fd, &st);
-  if (S_ISFIFO(st.st_mode)) {
-    c->live_fd = fd;
-    return;
-  }
-  while (c->nframes < MAX_FRAMES &&
-         read_record(c, fd, &c->frames[c->nframes]) == 0) {
-    c->nframes++;
-  }
-  real_close(fd);
 }
 
 static int parse_config(cam_t *c, const char *path) {
@@ -345,324 +227,6 @@ int close(int fd) {
   }
   pthread_mutex_unlock(&lock);
   return real_close(fd);
-}
-
-static const char *request_name(unsigned long r) {
-  switch (r) {
-    case VIDIOC_QUERYCAP: return "QUERYCAP";
-    case VIDIOC_ENUM_FMT: return "ENUM_FMT";
-    case VIDIOC_ENUM_FRAMESIZES: return "ENUM_FRAMESIZES";
-    case VIDIOC_ENUM_FRAMEINTERVALS: return "ENUM_FRAMEINTERVALS";
-    case VIDIOC_G_FMT: return "G_FMT";
-    case VIDIOC_S_FMT: return "S_FMT";
-    case VIDIOC_G_PARM: return "G_PARM";
-    case VIDIOC_S_PARM: return "S_PARM";
-    case VIDIOC_REQBUFS: return "REQBUFS";
-    case VIDIOC_QUERYBUF: return "QUERYBUF";
-    case VIDIOC_QBUF: return "QBUF";
-    case VIDIOC_DQBUF: return "DQBUF";
-    case VIDIOC_STREAMON: return "STREAMON";
-    case VIDIOC_STREAMOFF: return "STREAMOFF";
-    default: return "?";
-  }
-}
-
-// Distinct FourCCs in mode order.
-static int formats(cam_t *c, uint32_t *out) {
-  int n = 0;
-  for (int i = 0; i < c->nmodes; i++) {
-    int seen = 0;
-    for (int j = 0; j < n; j++) seen |= out[j] == c->modes[i].fourcc;
-    if (!seen) out[n++] = c->modes[i].fourcc;
-  }
-  return n;
-}
-
-static void set_pix(cam_t *c, struct v4l2_pix_format *pix) {
-  mode_t_ *m = &c->modes[c->mode];
-  pix->width = m->width;
-  pix->height = m->height;
-  pix->pixelformat = m->fourcc;
-  pix->field = V4L2_FIELD_NONE;
-  int raw = m->fourcc != V4L2_PIX_FMT_MJPEG;
-  pix->bytesperline = raw ? m->width * 2 : 0;
-  pix->sizeimage = m->width * m->height * 2;
-  pix->colorspace = raw ? V4L2_COLORSPACE_SRGB : V4L2_COLORSPACE_JPEG;
-}
-
-static int closest_mode(cam_t *c, struct v4l2_pix_format *pix) {
-  int best = -1;
-  long best_cost = 0;
-  for (int i = 0; i < c->nmodes; i++) {
-    if (c->modes[i].fourcc != pix->pixelformat) continue;
-    long cost = labs((long)c->modes[i].width - pix->width) +
-                labs((long)c->modes[i].height - pix->height);
-    if (best < 0 || cost < best_cost) best = i, best_cost = cost;
-  }
-  // Like a real driver: an unknown format becomes the first one offered.
-  return best < 0 ? 0 : best;
-}
-
-// Paints the next frame into buffer `index`; returns its bytesused.
-static uint32_t fill(cam_t *c, uint32_t index, uint32_t *flags) {
-  mode_t_ *m = &c->modes[c->mode];
-  uint8_t *out = malloc(c->bufsize);
-  uint32_t used = 0;
-  *flags = 0;
-  if (m->fourcc == V4L2_PIX_FMT_MJPEG) {
-    frame_t *f = NULL;
-    if (c->live_fd >= 0) {
-      f = &c->pending;
-    } else if (c->nframes > 0) {
-      f = &c->frames[c->next_frame++ % c->nframes];
-    }
-    if (f != NULL && f->data != NULL) {
-      used = f->size < c->bufsize ? f->size : c->bufsize;
-      memcpy(out, f->data, used);
-    }
-    if (c->live_fd >= 0) {
-      free(c->pending.data);
-      c->pending.data = NULL;
-    }
-    if (c->truncate_every > 0 &&
-        c->sequence % c->truncate_every == (uint32_t)c->truncate_every - 1) {
-      used = used * 6 / 10;  // cut mid-scan: no EOI
-    }
-  } else {
-    // YUYV: a gray ramp that moves one pixel a frame, neutral chroma.
-    used = m->width * m->height * 2;
-    for (uint32_t y = 0; y < m->height; y++) {
-      uint8_t *row = out + y * m->width * 2;
-      for (uint32_t x = 0; x < m->width; x++) {
-        row[2 * x] = (uint8_t)(x + y + c->sequence);
-        row[2 * x + 1] = 128;
-      }
-    }
-  }
-  pwrite(c->fd, out, used, (off_t)index * c->bufsize);
-  free(out);
-  return used;
-}
-
-// Whether a frame can be dequeued now; reads a live record if one waits.
-static int frame_ready(cam_t *c) {
-  if (c->stall_after > 0 && c->sequence >= (uint32_t)c->stall_after) return 0;
-  if (c->live_fd >= 0) {
-    if (c->pending.data != NULL) return 1;
-    struct pollfd p = {c->live_fd, POLLIN, 0};
-    if (real_poll(&p, 1, 0) == 1) {
-      if (read_record(c, c->live_fd, &c->pending) != 0) return 0;
-      return 1;
-    }
-    return 0;
-  }
-  return now_ns() >= c->next_due_ns;
-}
-
-static int any_queued(cam_t *c) {
-  for (uint32_t i = 0; i < c->nbufs; i++) {
-    if (c->queued[i]) return 1;
-  }
-  return 0;
-}
-
-static int unplugged(cam_t *c) {
-  return c->unplug_after > 0 && c->sequence >= (uint32_t)c->unplug_after;
-}
-
-static int dqbuf(cam_t *c, struct v4l2_buffer *b) {
-  if (!c->streaming) return EINVAL;
-  if (unplugged(c)) return ENODEV;
-  while (!any_queued(c) || !frame_ready(c)) {
-    if (c->nonblock) return EAGAIN;
-    pthread_mutex_unlock(&lock);
-    sleep_ns(2000000);
-    pthread_mutex_lock(&lock);
-    if (!c->streaming) return EINVAL;
-    if (unplugged(c)) return ENODEV;
-  }
-  uint32_t index = 0;
-  while (!c->queued[index]) index++;
-  uint32_t flags;
-  uint32_t used = fill(c, index, &flags);
-  c->queued[index] = 0;
-  uint64_t period = 1000000000ull / c->modes[c->mode].fps;
-  uint64_t now = now_ns();
-  // A camera that was not asked for frames in time skips ahead.
-  c->next_due_ns = c->next_due_ns + period < now ? now + period
-                                                 : c->next_due_ns + period;
-  memset(b, 0, sizeof *b);
-  b->index = index;
-  b->type = V4L2_BUF_TYPE_VIDEO_CAPTURE;
-  b->memory = V4L2_MEMORY_MMAP;
-  b->bytesused = used;
-  b->flags = flags | V4L2_BUF_FLAG_MAPPED | V4L2_BUF_FLAG_TIMESTAMP_MONOTONIC;
-  b->field = V4L2_FIELD_NONE;
-  b->timestamp.tv_sec = now / 1000000000ull;
-  b->timestamp.tv_usec = now % 1000000000ull / 1000;
-  b->sequence = c->sequence++;
-  b->m.offset = index * c->bufsize;
-  b->length = c->bufsize;
-  return 0;
-}
-
-static int fake_ioctl(cam_t *c, unsigned long r, void *arg) {
-  if (c->fail_request != 0 && r == c->fail_request) return c->fail_errno;
-  switch (r) {
-    case VIDIOC_QUERYCAP: {
-      struct v4l2_capability *cap = arg;
-      memset(cap, 0, sizeof *cap);
-      strcpy((char *)cap->driver, "fakecam");
-      snprintf((char *)cap->card, sizeof cap->card, "%s", c->card);
-      strcpy((char *)cap->bus_info, "platform:fakecam");
-      cap->version = 0x060100;
-      cap->device_caps = V4L2_CAP_VIDEO_CAPTURE | V4L2_CAP_STREAMING;
-      cap->capabilities = cap->device_caps | V4L2_CAP_DEVICE_CAPS;
-      return 0;
-    }
-    case VIDIOC_ENUM_FMT: {
-      struct v4l2_fmtdesc *d = arg;
-      uint32_t list[MAX_MODES];
-      int n = formats(c, list);
-      if (d->type != V4L2_BUF_TYPE_VIDEO_CAPTURE || d->index >= (uint32_t)n) {
-        return EINVAL;
-      }
-      uint32_t fourcc = list[d->index];
-      memset(&d->flags, 0, sizeof *d - 8);
-      d->pixelformat = fourcc;
-      d->flags = fourcc == V4L2_PIX_FMT_MJPEG ? V4L2_FMT_FLAG_COMPRESSED : 0;
-      strcpy((char *)d->description,
-             fourcc == V4L2_PIX_FMT_MJPEG ? "Motion-JPEG" : "YUYV 4:2:2");
-      return 0;
-    }
-    case VIDIOC_ENUM_FRAMESIZES: {
-      struct v4l2_frmsizeenum *e = arg;
-      uint32_t k = 0;
-      for (int i = 0; i < c->nmodes; i++) {
-        if (c->modes[i].fourcc != e->pixel_format) continue;
-        if (k++ == e->index) {
-          e->type = V4L2_FRMSIZE_TYPE_DISCRETE;
-          e->discrete.width = c->modes[i].width;
-          e->discrete.height = c->modes[i].height;
-          return 0;
-        }
-      }
-      return EINVAL;
-    }
-    case VIDIOC_ENUM_FRAMEINTERVALS: {
-      struct v4l2_frmivalenum *e = arg;
-      for (int i = 0; i < c->nmodes; i++) {
-        mode_t_ *m = &c->modes[i];
-        if (m->fourcc != e->pixel_format || m->width != e->width ||
-            m->height != e->height) {
-          continue;
-        }
-        // Each mode offers its rate and half of it, as UVC cameras do.
-        if (e->index > 1) return EINVAL;
-        e->type = V4L2_FRMIVAL_TYPE_DISCRETE;
-        e->discrete.numerator = 1;
-        e->discrete.denominator = e->index == 0 ? m->fps : m->fps / 2;
-        return 0;
-      }
-      return EINVAL;
-    }
-    case VIDIOC_G_FMT:
-    case VIDIOC_S_FMT:
-    case VIDIOC_TRY_FMT: {
-      struct v4l2_format *f = arg;
-      if (f->type != V4L2_BUF_TYPE_VIDEO_CAPTURE) return EINVAL;
-      if (r != VIDIOC_G_FMT) {
-        if (c->streaming) return EBUSY;
-        int mode = closest_mode(c, &f->fmt.pix);
-        if (r == VIDIOC_TRY_FMT) {
-          int saved = c->mode;
-          c->mode = mode;
-          set_pix(c, &f->fmt.pix);
-          c->mode = saved;
-          return 0;
-        }
-        c->mode = mode;
-      }
-      set_pix(c, &f->fmt.pix);
-      return 0;
-    }
-    case VIDIOC_G_PARM:
-    case VIDIOC_S_PARM: {
-      struct v4l2_streamparm *p = arg;
-      if (p->type != V4L2_BUF_TYPE_VIDEO_CAPTURE) return EINVAL;
-      memset(&p->parm, 0, sizeof p->parm);
-      p->parm.capture.capability = V4L2_CAP_TIMEPERFRAME;
-      p->parm.capture.timeperframe.numerator = 1;
-      p->parm.capture.timeperframe.denominator = c->modes[c->mode].fps;
-      return 0;
-    }
-    case VIDIOC_G_INPUT: {
-      *(int *)arg = 0;
-      return 0;
-    }
-    case VIDIOC_S_INPUT:
-      return *(int *)arg == 0 ? 0 : EINVAL;
-    case VIDIOC_ENUMINPUT: {
-      struct v4l2_input *in = arg;
-      if (in->index != 0) return EINVAL;
-      memset(in, 0, sizeof *in);
-      strcpy((char *)in->name, "Camera 1");
-      in->type = V4L2_INPUT_TYPE_CAMERA;
-      return 0;
-    }
-    case VIDIOC_REQBUFS: {
-      struct v4l2_requestbuffers *q = arg;
-      if (q->type != V4L2_BUF_TYPE_VIDEO_CAPTURE ||
-          q->memory != V4L2_MEMORY_MMAP) {
-        return EINVAL;
-      }
-      if (c->streaming) return EBUSY;
-      uint32_t n = q->count > MAX_BUFS ? MAX_BUFS : q->count;
-      mode_t_ *m = &c->modes[c->mode];
-      long page = sysconf(_SC_PAGESIZE);
-      c->bufsize = (m->width * m->height * 2 + page - 1) / page * page;
-      c->nbufs = n;
-      memset(c->queued, 0, sizeof c->queued);
-      if (ftruncate(c->fd, (off_t)n * c->bufsize) != 0) return ENOMEM;
-      if (n > 0) load_frames(c);
-      q->count = n;
-      q->capabilities = V4L2_BUF_CAP_SUPPORTS_MMAP;
-      return 0;
-    }
-    case VIDIOC_QUERYBUF:
-    case VIDIOC_QBUF: {
-      struct v4l2_buffer *b = arg;
-      if (b->type != V4L2_BUF_TYPE_VIDEO_CAPTURE || b->index >= c->nbufs) {
-        return EINVAL;
-      }
-      if (r == VIDIOC_QBUF) {
-        if (c->queued[b->index]) return EINVAL;
-        c->queued[b->index] = 1;
-      }
-      b->memory = V4L2_MEMORY_MMAP;
-      b->m.offset = b->index * c->bufsize;
-      b->length = c->bufsize;
-      b->flags = V4L2_BUF_FLAG_MAPPED | (c->queued[b->index] ? V4L2_BUF_FLAG_QUEUED : 0);
-      return 0;
-    }
-    case VIDIOC_DQBUF:
-      return dqbuf(c, arg);
-    case VIDIOC_STREAMON:
-      if (c->nbufs == 0) return EINVAL;
-      c->streaming = 1;
-      c->next_due_ns = now_ns() + 1000000000ull / c->modes[c->mode].fps;
-      return 0;
-    case VIDIOC_STREAMOFF:
-      c->streaming = 0;
-      memset(c->queued, 0, sizeof c->queued);
-      return 0;
-    case VIDIOC_S_CTRL:
-    case VIDIOC_G_CTRL:
-    case VIDIOC_QUERYCTRL:
-    case VIDIOC_G_STD:
-    default:
-      return ENOTTY;
-  }
 }
 
 int ioctl(int fd, unsigned long request, ...) {

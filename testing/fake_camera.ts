@@ -1,7 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * The emulated camera for tests (and benches): builds testing/fake_camera.c
- * and testing/v4l2_abi.c with gcc into a temporary directory once per
+ * (with fake_camera_ioctl.c and fake_camera_frames.c) and testing/v4l2_abi.c with gcc into a temporary directory once per
  * process, makes the JPEG frames a fake camera serves (ffmpeg's testsrc2,
  * encoded with the standard Huffman tables as UVC cameras do), and writes
  * fake camera device files. A fake stands in here because nothing real
@@ -57,8 +57,16 @@ async function gcc(args: string[]): Promise<void> {
   }
 }
 
+/** The emulated camera's C files, built together into one library. */
+const FAKE_CAMERA_SOURCES = [
+  "fake_camera.c",
+  "fake_camera_ioctl.c",
+  "fake_camera_frames.c",
+];
+
 /**
- * Builds `testing/fake_camera.c` as a shared library, once per process.
+ * Builds `testing/fake_camera.c` (and the files it shares
+ * `fake_camera.h` with) as a shared library, once per process.
  *
  * @returns Its path: give it as `CAMWIRE_LIBC`, or to `Deno.dlopen`.
  */
@@ -66,7 +74,7 @@ export function buildFakeCamera(): Promise<string> {
   return once("fake_camera.so", async (out) => {
     await gcc([
       ...["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out],
-      HERE + "fake_camera.c",
+      ...FAKE_CAMERA_SOURCES.map((file) => HERE + file),
       "-ldl",
       "-lpthread",
     ]);

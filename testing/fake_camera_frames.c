@@ -1,0 +1,164 @@
+// Copyright 2026 the camwire authors. MIT license.
+//
+// The emulated camera's frames (FOR TESTS ONLY; see fake_camera.c): JPEGs
+// read from records (a file, or a FIFO live), raw pictures painted here,
+// and when the next one is due.
+
+#include "fake_camera.h"  // first: it defines _GNU_SOURCE
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+void sleep_ns(uint64_t ns) {
+  struct timespec ts = {ns / 1000000000ull, ns % 1000000000ull};
+  nanosleep(&ts, NULL);
+}
+
+// Removes every DHT segment before the first SOS, in place.
+static uint32_t strip_dht(uint8_t *p, uint32_t n) {
+  uint32_t in = 2, out = 2;
+  while (in + 4 <= n && p[in] == 0xff) {
+    uint8_t code = p[in + 1];
+    uint32_t len = 2 + ((p[in + 2] << 8) | p[in + 3]);
+    if (code == 0xda) break;
+    if (code != 0xc4) {
+      memmove(p + out, p + in, len);
+      out += len;
+    }
+    in += len;
+  }
+  memmove(p + out, p + in, n - in);
+  return out + (n - in);
+}
+
+static int read_full(int fd, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    ssize_t r = read(fd, (char *)buf + got, n - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return -1;
+    got += r;
+  }
+  return 0;
+}
+
+// Reads one record (u32 length + JPEG) from fd into *frame.
+static int read_record(cam_t *c, int fd, frame_t *frame) {
+  uint32_t size;
+  if (read_full(fd, &size, 4) != 0 || size == 0 || size > 64 << 20) return -1;
+  frame->data = malloc(size);
+  if (read_full(fd, frame->data, size) != 0) {
+    free(frame->data);
+    frame->data = NULL;
+    return -1;
+  }
+  frame->size = c->strip_dht ? strip_dht(frame->data, size) : size;
+  return 0;
+}
+
+void free_frames(cam_t *c) {
+  for (int i = 0; i < c->nframes; i++) free(c->frames[i].data);
+  c->nframes = 0;
+  free(c->pending.data);
+  c->pending.data = NULL;
+  if (c->live_fd >= 0) real_close(c->live_fd);
+  c->live_fd = -1;
+}
+
+// Loads the JPEGs of the mode set: all of a file, or none of a FIFO.
+void load_frames(cam_t *c) {
+  free_frames(c);
+  mode_t_ *m = &c->modes[c->mode];
+  if (m->file[0] == 0) return;
+  int fd = real_open(m->file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  struct stat st;
+  fstat(fd, &st);
+  if (S_ISFIFO(st.st_mode)) {
+    c->live_fd = fd;
+    return;
+  }
+  while (c->nframes < MAX_FRAMES &&
+         read_record(c, fd, &c->frames[c->nframes]) == 0) {
+    c->nframes++;
+  }
+  real_close(fd);
+}
+
+// Paints the next frame into buffer `index`; returns its bytesused.
+uint32_t fill(cam_t *c, uint32_t index, uint32_t *flags) {
+  mode_t_ *m = &c->modes[c->mode];
+  uint8_t *out = malloc(c->bufsize);
+  uint32_t used = 0;
+  *flags = 0;
+  if (m->fourcc == V4L2_PIX_FMT_MJPEG) {
+    frame_t *f = NULL;
+    if (c->live_fd >= 0) {
+      f = &c->pending;
+    } else if (c->nframes > 0) {
+      f = &c->frames[c->next_frame++ % c->nframes];
+    }
+    if (f != NULL && f->data != NULL) {
+      used = f->size < c->bufsize ? f->size : c->bufsize;
+      memcpy(out, f->data, used);
+    }
+    if (c->live_fd >= 0) {
+      free(c->pending.data);
+      c->pending.data = NULL;
+    }
+    if (c->truncate_every > 0 &&
+        c->sequence % c->truncate_every == (uint32_t)c->truncate_every - 1) {
+      used = used * 6 / 10;  // cut mid-scan: no EOI
+    }
+  } else {
+    // YUYV: a gray ramp that moves one pixel a frame, neutral chroma.
+    used = m->width * m->height * 2;
+    for (uint32_t y = 0; y < m->height; y++) {
+      uint8_t *row = out + y * m->width * 2;
+      for (uint32_t x = 0; x < m->width; x++) {
+        row[2 * x] = (uint8_t)(x + y + c->sequence);
+        row[2 * x + 1] = 128;
+      }
+    }
+  }
+  pwrite(c->fd, out, used, (off_t)index * c->bufsize);
+  free(out);
+  return used;
+}
+
+// Whether a frame can be dequeued now; reads a live record if one waits.
+int frame_ready(cam_t *c) {
+  if (c->stall_after > 0 && c->sequence >= (uint32_t)c->stall_after) return 0;
+  if (c->live_fd >= 0) {
+    if (c->pending.data != NULL) return 1;
+    struct pollfd p = {c->live_fd, POLLIN, 0};
+    if (real_poll(&p, 1, 0) == 1) {
+      if (read_record(c, c->live_fd, &c->pending) != 0) return 0;
+      return 1;
+    }
+    return 0;
+  }
+  return now_ns() >= c->next_due_ns;
+}
+
+int any_queued(cam_t *c) {
+  for (uint32_t i = 0; i < c->nbufs; i++) {
+    if (c->queued[i]) return 1;
+  }
+  return 0;
+}
+
+int unplugged(cam_t *c) {
+  return c->unplug_after > 0 && c->sequence >= (uint32_t)c->unplug_after;
+}
