@@ -12,7 +12,9 @@
 // "camwire-fake-camera", then key=value lines (testing/fake_camera.ts
 // writes them):
 //
-//   card=NAME                 what VIDIOC_QUERYCAP reports
+//   driver=NAME               what VIDIOC_QUERYCAP reports as the driver
+//                             (default fakecam; e.g. unicam, uvcvideo)
+//   card=NAME                 what VIDIOC_QUERYCAP reports as the card
 //   mode=FOURCC WxH FPS [FILE] a mode; MJPG modes take their JPEGs from
 //                             FILE (u32 little-endian length + JPEG, again
 //                             and again; a FIFO is read live, one record
@@ -105,6 +107,7 @@ static int parse_config(cam_t *c, const char *path) {
   }
   memset(c, 0, sizeof *c);
   c->live_fd = -1;
+  strcpy(c->driver, "fakecam");
   strcpy(c->card, "Emulated Camera");
   snprintf(c->path, sizeof c->path, "%s", path);
   while (fgets(line, sizeof line, f) != NULL) {
@@ -112,7 +115,9 @@ static int parse_config(cam_t *c, const char *path) {
     char *value = strchr(line, '=');
     if (value == NULL) continue;
     *value++ = 0;
-    if (strcmp(line, "card") == 0) {
+    if (strcmp(line, "driver") == 0) {
+      snprintf(c->driver, sizeof c->driver, "%s", value);
+    } else if (strcmp(line, "card") == 0) {
       snprintf(c->card, sizeof c->card, "%s", value);
     } else if (strcmp(line, "mode") == 0 && c->nmodes < MAX_MODES) {
       mode_t_ *m = &c->modes[c->nmodes];

@@ -36,6 +36,7 @@ typedef struct {
 typedef struct {
   int fd;  // the memfd handed out as the device fd; -1 when free
   char path[512];
+  char driver[16];
   char card[32];
   mode_t_ modes[MAX_MODES];
   int nmodes;

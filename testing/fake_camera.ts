@@ -123,6 +123,9 @@ export interface FakeMode {
 
 /** How a fake camera behaves (see testing/fake_camera.c). */
 export interface FakeCameraConfig {
+  /** QUERYCAP's driver (at most 15 bytes). @default {"fakecam"} */
+  driver?: string;
+  /** QUERYCAP's card (at most 31 bytes). @default {"Emulated Camera"} */
   card?: string;
   modes: FakeMode[];
   /** JPEGs lose their Huffman tables. */
@@ -175,6 +178,7 @@ export class FakeCameras implements AsyncDisposable {
    */
   async device(config: FakeCameraConfig): Promise<string> {
     const lines = ["camwire-fake-camera"];
+    if (config.driver) lines.push(`driver=${config.driver}`);
     if (config.card) lines.push(`card=${config.card}`);
     for (const m of config.modes) {
       const frames = m.fourcc === "MJPG"

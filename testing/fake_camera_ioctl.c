@@ -109,7 +109,7 @@ int fake_ioctl(cam_t *c, unsigned long r, void *arg) {
     case VIDIOC_QUERYCAP: {
       struct v4l2_capability *cap = arg;
       memset(cap, 0, sizeof *cap);
-      strcpy((char *)cap->driver, "fakecam");
+      snprintf((char *)cap->driver, sizeof cap->driver, "%s", c->driver);
       snprintf((char *)cap->card, sizeof cap->card, "%s", c->card);
       strcpy((char *)cap->bus_info, "platform:fakecam");
       cap->version = 0x060100;

@@ -120,3 +120,21 @@ Deno.test("V4l2Device.open fails with the camera's errno (EBUSY)", async () => {
     );
   }
 });
+
+Deno.test("V4l2Device.identify reports the driver and card the camera gives (the emulation's driver=, as unicam or bcm2835 would)", async () => {
+  await using cameras = await FakeCameras.create();
+  const device = await cameras.device({
+    driver: "unicam",
+    card: "unicam",
+    modes: [{ fourcc: "YUYV", width: 640, height: 480, fps: 30 }],
+  });
+  using lib = openFakeLibc(cameras.library);
+  const camera = V4l2Device.open(device, lib);
+  try {
+    const identity = camera.identify();
+    assert.equal(identity.driver, "unicam");
+    assert.equal(identity.card, "unicam");
+  } finally {
+    camera.closeNow();
+  }
+});
