@@ -39,7 +39,7 @@ export interface Mutation {
   filter?: string;
 }
 
-/** The mutations, one per promise of the README. */
+/** The mutations, one per promise of the README and docs/. */
 export const MUTATIONS: Mutation[] = [
   {
     name: "backoff: restart delay fixed at 0.5 s",
@@ -178,8 +178,8 @@ export const MUTATIONS: Mutation[] = [
     tests: ["server/http/routes_test.ts", "server/http/http_test.ts"],
   },
   {
-    name: "README: the TLS recipe's certificate is a CA again",
-    file: "README.md",
+    name: "docs: the TLS recipe's certificate is a CA again",
+    file: "docs/tls.md",
     from: ' -addext "basicConstraints=critical,CA:FALSE" -keyout',
     to: " -keyout",
     tests: ["e2e/docs_test.ts"],

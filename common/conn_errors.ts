@@ -74,7 +74,7 @@ export function connectError(error: unknown, conn: Connection): Error {
 function tlsWords(error: unknown, conn: Connection): string | undefined {
   const text = message(error);
   if (/CaUsedAsEndEntity/.test(text)) {
-    return "the server's certificate is a CA certificate, which TLS refuses as a server's own (make one with basicConstraints=critical,CA:FALSE, as README \"TLS\" shows)";
+    return "the server's certificate is a CA certificate, which TLS refuses as a server's own (make one with basicConstraints=critical,CA:FALSE, as docs/tls.md shows)";
   }
   if (/UnknownIssuer/.test(text)) {
     return "the server's certificate is not signed by a CA this client trusts (give its certificate, or the CA that signed it, with --ca FILE)";

@@ -9,7 +9,7 @@ import { runScript, startServerProcess, within } from "../testing/util.ts";
 /**
  * Makes a self-signed certificate for 127.0.0.1 in `dir`: `ca.pem` with
  * `ca-key.pem` as `openssl req -x509` makes it by default (marked a CA),
- * and `cert.pem` with `key.pem` as README's recipe does (CA:FALSE).
+ * and `cert.pem` with `key.pem` as docs/tls.md's recipe does (CA:FALSE).
  */
 async function certificates(dir: string): Promise<void> {
   const base =
@@ -88,7 +88,7 @@ Deno.test("client --tls: a CA certificate used as the server's own is named, wit
     assert.equal(out.code, 1);
     assert.equal(
       out.stderr.trim(),
-      `camwire: Cannot connect to tls://127.0.0.1:${server.port}: the server's certificate is a CA certificate, which TLS refuses as a server's own (make one with basicConstraints=critical,CA:FALSE, as README "TLS" shows)`,
+      `camwire: Cannot connect to tls://127.0.0.1:${server.port}: the server's certificate is a CA certificate, which TLS refuses as a server's own (make one with basicConstraints=critical,CA:FALSE, as docs/tls.md shows)`,
     );
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -218,7 +218,7 @@ Deno.test("e2e: a Python client (struct 'Q' + cv2.imdecode) reads the stream", a
   }
 });
 
-/** The README's Python client, reading 30 frames without a window. */
+/** docs/wire.md's Python viewer, reading 30 frames without a window. */
 const PYTHON_CLIENT = `
 import socket, struct, sys
 import cv2, numpy as np

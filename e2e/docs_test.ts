@@ -1,6 +1,6 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
- * The README's recipes, run as a reader would run them.
+ * The recipes of README.md and docs/, run as a reader would run them.
  *
  * @module
  */
@@ -10,16 +10,16 @@ import { JpegSplitter } from "../framing.ts";
 import { jpegSize } from "../common/jpeg.ts";
 import { runScript, startServerProcess } from "../testing/util.ts";
 
-const README = new URL("../README.md", import.meta.url);
+const ROOT = new URL("../", import.meta.url);
 
 /**
- * The commands of the first `sh` block after a heading, with `\`-continued
- * lines joined.
+ * The commands of the first `sh` block after a heading of a markdown file
+ * (a path from the root), with `\`-continued lines joined.
  */
-async function recipe(heading: string): Promise<string[]> {
-  const text = await Deno.readTextFile(README);
+async function recipe(file: string, heading: string): Promise<string[]> {
+  const text = "\n" + await Deno.readTextFile(new URL(file, ROOT));
   const at = text.indexOf(`\n${heading}\n`);
-  assert.ok(at !== -1, `README has no "${heading}"`);
+  assert.ok(at !== -1, `${file} has no "${heading}"`);
   const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at))?.[1];
   assert.ok(block !== undefined, `no sh block under "${heading}"`);
   return block.replace(/\\\n\s*/g, "").split("\n").filter((l) => l.trim());
@@ -32,9 +32,10 @@ function flagsOf(line: string, script: string): string[] {
   return line.slice(prefix.length).split(/\s+/);
 }
 
-Deno.test("README's TLS recipe: its certificate, made as written, streams over TLS with a token", async () => {
+Deno.test("docs/tls.md's recipe: its certificate, made as written, streams over TLS with a token", async () => {
   const [openssl = "", serverLine = "", clientLine = ""] = await recipe(
-    "### TLS",
+    "docs/tls.md",
+    "# TLS",
   );
   assert.ok(openssl.startsWith("openssl req "), openssl);
   const dir = await Deno.makeTempDir({ prefix: "camwire-tls-recipe-" });

@@ -35,7 +35,7 @@ function errorLine(stderr: string): string {
 
 Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t) => {
   await t.step("defaults", () => {
-    // The README's table of flags and defaults (other flags may come).
+    // docs/server.md's table of flags and defaults (other flags may come).
     const flags = parseServerFlags([]);
     assert.ok(flags !== "help");
     const readme = {

@@ -73,7 +73,7 @@ CAMERA (Linux):
   --input-format <FMT>    Camera pixel format: ${
       PIXEL_FORMATS.map((f) => f.name).join(", ")
     }
-                          (default: MJPEG when offered, see README)
+                          (default: MJPEG when offered, see docs/camera.md)
   --input-size <WxH>      Camera frame size (default: the smallest at least --width wide)
   --list-devices          List cameras with their formats, sizes and rates, and exit
   --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for

@@ -89,7 +89,7 @@ Deno.test("deno install makes camwire-server and camwire commands that run", asy
       }).output();
       assert.ok(install.success, new TextDecoder().decode(install.stderr));
       // The command runs the checkout's file, not a copy: a `git pull`
-      // updates it (README "Run it as a service").
+      // updates it (docs/server.md, "Run it as a service").
       const launcher = await Deno.readTextFile(`${root}/bin/${name}`);
       assert.ok(
         launcher.includes(`file://${ROOT}${script}`),

@@ -24,7 +24,7 @@ Deno.test("recipe: ffmpeg records 5 s with true timing (-use_wallclock_as_timest
       const started = performance.now();
       await run("ffmpeg", [
         ..."-v error -y".split(" "),
-        // The README's recipe:
+        // docs/browser.md's recipe:
         ..."-use_wallclock_as_timestamps 1 -i".split(" "),
         `${base}/stream.mjpg`,
         ..."-t 5 -c copy".split(" "),

@@ -20,7 +20,7 @@
  * Loopback is exempt from the per-address rules (not from the total
  * budget, nor the token backoff): a process on the camera's own machine
  * can do anything the server can, and every viewer through an SSH tunnel
- * or a local reverse proxy (README's advice) arrives from 127.0.0.1.
+ * or a local reverse proxy (docs/server.md's advice) arrives from 127.0.0.1.
  *
  * @module
  */
