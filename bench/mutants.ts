@@ -185,6 +185,20 @@ export const MUTATIONS: Mutation[] = [
     tests: ["e2e/docs_test.ts"],
   },
   {
+    name: "docs: a README link names a heading that is not there",
+    file: "README.md",
+    from: "(docs/client.md#recordings)",
+    to: "(docs/client.md#recording)",
+    tests: ["e2e/docs_links_test.ts"],
+  },
+  {
+    name: "docs: the architecture map leaves a product file out",
+    file: "docs/architecture.md",
+    from: "[`tally.ts`](../server/net/tally.ts)",
+    to: "`tally.ts`",
+    tests: ["e2e/docs_links_test.ts"],
+  },
+  {
     name: "status: an idle server logs the same line every interval",
     file: "server/status.ts",
     from: "if (line === this.#lastLine) return;",
