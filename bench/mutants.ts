@@ -192,6 +192,20 @@ export const MUTATIONS: Mutation[] = [
     tests: ["e2e/docs_links_test.ts"],
   },
   {
+    name: "README: the test command is not the one CI runs",
+    file: "README.md",
+    from: "\ndeno task test\n",
+    to: "\ndeno task tests\n",
+    tests: ["e2e/docs_test.ts"],
+  },
+  {
+    name: "README: the Setup's server line streams another width",
+    file: "README.md",
+    from: "\ndeno run -A server.ts\n",
+    to: "\ndeno run -A server.ts --width 640\n",
+    tests: ["e2e/docs_test.ts"],
+  },
+  {
     name: "docs: the architecture map leaves a product file out",
     file: "docs/architecture.md",
     from: "[`tally.ts`](../server/net/tally.ts)",

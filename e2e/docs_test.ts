@@ -1,6 +1,6 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
- * The recipes of README.md and docs/, run as a reader would run them.
+ * README's Setup and the recipes of docs/, run as a reader would run them.
  *
  * @module
  */
@@ -13,24 +13,133 @@ import { runScript, startServerProcess } from "../testing/util.ts";
 const ROOT = new URL("../", import.meta.url);
 
 /**
- * The commands of the first `sh` block after a heading of a markdown file
- * (a path from the root), with `\`-continued lines joined.
+ * A markdown file (a path from the root) from a heading on: to the next
+ * heading of the same level or higher, or with `toEnd` to the file's end.
  */
-async function recipe(file: string, heading: string): Promise<string[]> {
+async function section(
+  file: string,
+  heading: string,
+  toEnd = false,
+): Promise<string> {
   const text = "\n" + await Deno.readTextFile(new URL(file, ROOT));
   const at = text.indexOf(`\n${heading}\n`);
   assert.ok(at !== -1, `${file} has no "${heading}"`);
-  const block = /```sh\n([\s\S]*?)```/.exec(text.slice(at))?.[1];
+  const rest = text.slice(at + heading.length + 2);
+  const level = heading.indexOf(" ");
+  const next = new RegExp(`^#{1,${level}} `, "m").exec(rest);
+  return toEnd || next === null ? rest : rest.slice(0, next.index);
+}
+
+/** The commands of each `sh` block, with `\`-continued lines joined. */
+function shBlocks(text: string): string[][] {
+  return [...text.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map(([, block]) =>
+    block!.replace(/\\\n\s*/g, "").split("\n").filter((l) => l.trim())
+  );
+}
+
+/**
+ * The commands of the first `sh` block after a heading of a markdown file
+ * (a path from the root).
+ */
+async function recipe(file: string, heading: string): Promise<string[]> {
+  const block = shBlocks(await section(file, heading, true))[0];
   assert.ok(block !== undefined, `no sh block under "${heading}"`);
-  return block.replace(/\\\n\s*/g, "").split("\n").filter((l) => l.trim());
+  return block;
 }
 
 /** The flags of a `deno run -A <script> ...` line. */
 function flagsOf(line: string, script: string): string[] {
-  const prefix = `deno run -A ${script} `;
-  assert.ok(line.startsWith(prefix), `not a ${script} line: ${line}`);
-  return line.slice(prefix.length).split(/\s+/);
+  const [deno, run, all, name, ...flags] = line.trim().split(/\s+/);
+  assert.deepEqual(
+    [deno, run, all, name],
+    ["deno", "run", "-A", script],
+    `not a ${script} line: ${line}`,
+  );
+  return flags;
 }
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
+  }
+}
+
+Deno.test("README's Setup: the install line, the two commands and the test command, as CI runs them; the two commands stream", async () => {
+  const setup = await section("README.md", "## Setup");
+  const blocks = shBlocks(setup);
+  assert.equal(
+    blocks.length,
+    3,
+    `sh blocks under Setup: ${blocks.join(" | ")}`,
+  );
+  const [install, run, test] = blocks as [string[], string[], string[]];
+
+  // The install line: the Deno that CI installs, and ffmpeg.
+  const ci = await Deno.readTextFile(new URL(".ci/run", ROOT));
+  const version = /^DENO_VERSION=(\S+)$/m.exec(ci)?.[1];
+  assert.ok(version !== undefined, "no DENO_VERSION in .ci/run");
+  assert.deepEqual(install, [
+    `npm install -g deno@${version} && sudo apt-get install -y ffmpeg`,
+  ]);
+
+  // The test command: CI's last command, a task of deno.json.
+  const ciCommands = ci.split("\n").filter((line) =>
+    line.trim() !== "" && !line.trimStart().startsWith("#")
+  );
+  assert.deepEqual(test, [ciCommands.at(-1)]);
+  const task = /^deno task (\S+)$/.exec(test[0]!)?.[1];
+  const { tasks } = JSON.parse(
+    await Deno.readTextFile(new URL("deno.json", ROOT)),
+  );
+  assert.ok(task !== undefined && task in tasks, `no such task: ${test[0]}`);
+
+  // The server and a viewer beside it, as a reader runs them (on
+  // 127.0.0.1, a free port, and the client stopping after 30 frames).
+  assert.equal(run.length, 2, `not a server and a client: ${run.join(" | ")}`);
+  const [serverLine, clientLine] = run as [string, string];
+  assert.ok(
+    setup.includes(
+      `\`${clientLine.replace("127.0.0.1", "192.168.56.1")}\``,
+    ),
+    "the example for another machine is not the client line",
+  );
+  // `auto` streams the camera if one is present, else the test pattern;
+  // with a camera at /dev/video0 the test pattern is asked for, so that the
+  // test does not depend on that camera.
+  const camera = await exists("/dev/video0");
+  const server = await startServerProcess([
+    ...flagsOf(serverLine, "server.ts"),
+    ...camera ? ["--source", "test"] : [],
+  ]);
+  const dir = await Deno.makeTempDir({ prefix: "camwire-setup-" });
+  try {
+    if (!camera) {
+      assert.ok(
+        server.lines.some((line) => /streaming the test pattern/.test(line)),
+        server.lines.join("\n"),
+      );
+    }
+    const out = `${dir}/frames.mjpeg`;
+    const client = await runScript("client.ts", [
+      ...flagsOf(clientLine, "client.ts"),
+      ..."--frames 30 --output".split(" "),
+      out,
+      "--port",
+      String(server.port),
+    ]);
+    assert.equal(client.code, 0, client.stderr);
+    const frames = new JpegSplitter().push(await Deno.readFile(out));
+    assert.equal(frames.length, 30);
+    assert.deepEqual(jpegSize(frames[0]!), { width: 320, height: 240 });
+  } finally {
+    await server.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
 
 Deno.test("docs/tls.md's recipe: its certificate, made as written, streams over TLS with a token", async () => {
   const [openssl = "", serverLine = "", clientLine = ""] = await recipe(
