@@ -10,8 +10,9 @@
  * - {@linkcode encodeHeader} / {@linkcode encodeFrame} build that framing.
  * - {@linkcode Deframer} turns received bytes back into JPEGs.
  * - {@linkcode JpegSplitter} cuts ffmpeg's MJPEG byte stream into JPEGs.
- * - {@linkcode stampFrame} / {@linkcode readStamp} carry the capture time in a
- *   JPEG comment, so a viewer can tell how old a frame is.
+ *
+ * The capture time each JPEG carries in a comment (so a viewer can tell how
+ * old a frame is) is written and read in common/jpeg.ts.
  *
  * @example Round trip
  * ```ts
