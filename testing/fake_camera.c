@@ -13,16 +13,53 @@
 // writes them):
 //
 //   driver=NAME               what VIDIOC_QUERYCAP reports as the driver
-//                             (default fakecam; e.g. unicam, uvcvideo)
+//                             (default fakecam; e.g. unicam, uvcvideo,
+//                             "bm2835 mmal")
 //   card=NAME                 what VIDIOC_QUERYCAP reports as the card
-//   mode=FOURCC WxH FPS [FILE] a mode; MJPG modes take their JPEGs from
-//                             FILE (u32 little-endian length + JPEG, again
-//                             and again; a FIFO is read live, one record
-//                             per frame, as it comes); raw modes (YUYV)
-//                             are painted here
+//   mode=FOURCC WxH FPS [FILE] a mode of one size; MJPG modes take their
+//                             JPEGs from FILE (u32 little-endian length +
+//                             JPEG, again and again; a FIFO is read live,
+//                             one record per frame, as it comes); raw modes
+//                             (YUYV, NV12, ...) are painted here. Each size
+//                             offers FPS and FPS/2 (discrete intervals)
+//   range=FOURCC stepwise|continuous MINWxMINH MAXWxMAXH [STEPWxSTEPH]
+//                             a format that takes any size in a range,
+//                             rounded to the step (as the Pi's bcm2835
+//                             camera: stepwise 32x32 2592x1944 2x2); its
+//                             JPEGs come from a frames= line of the size set
+//   frames=WxH FILE           the JPEG records of that size, for a range=
+//                             format (a size without one delivers empty
+//                             buffers)
+//   fps=N                     the rate of a range= format until S_PARM sets
+//                             one (default 30)
+//   intervals=stepwise|continuous MIN MAX [STEP]
+//                             every size offers this range of frame
+//                             intervals instead, each a fraction N/D of a
+//                             second (the bcm2835 camera: continuous 1/90
+//                             1/1); S_PARM takes any rate in it
+//   mplane=1                  a multi-planar node (VIDEO_CAPTURE_MPLANE:
+//                             v4l2_pix_format_mplane, m.planes in the
+//                             buffers); NM12 (NV12 in two planes, Y then
+//                             UV) is then a format too
+//   meta=1                    a UVC metadata node: QUERYCAP's capabilities
+//                             say VIDEO_CAPTURE (the whole device's), its
+//                             device_caps only META_CAPTURE; no video format
+//   control=ID TYPE MIN MAX STEP DEFAULT FLAGS NAME
+//                             a control (ID in hex, TYPE int, bool, menu,
+//                             intmenu, button, int64 or class; FLAGS the
+//                             V4L2_CTRL_FLAG_* bits, e.g. 1 disabled, 4
+//                             read-only, 16 inactive); its value is kept
+//                             across opens of the same file in a process,
+//                             as a driver keeps it
+//   menu=ID INDEX NAME        an item of a menu control (indexes without
+//                             one are holes: QUERYMENU says EINVAL)
+//   ext_ctrls=0               no VIDIOC_QUERY_EXT_CTRL (ENOTTY, as before
+//                             Linux 3.17): controls through QUERYCTRL only
 //   strip_dht=1               JPEGs lose their Huffman tables (as many UVC
 //                             cameras send them)
 //   truncate_every=N          every Nth frame is cut short (no EOI)
+//   error_every=N             every Nth frame that is not cut short is
+//                             whole but flagged V4L2_BUF_FLAG_ERROR
 //   open_errno=N              open() fails with errno N (16: EBUSY)
 //   unplug_after=N            after N frames, poll reports POLLERR and
 //                             DQBUF fails with ENODEV (each open counts anew:
@@ -36,9 +73,9 @@
 // /proc/self/maps, exactly as a real device's would.
 //
 // This file: the libc interposition and the config file. The V4L2
-// requests are in fake_camera_ioctl.c, the frames in fake_camera_frames.c
-// (fake_camera.h: what they share); testing/fake_camera.ts builds the
-// three into one library.
+// requests are in fake_camera_ioctl.c and fake_camera_controls.c, the
+// frames in fake_camera_frames.c (fake_camera.h: what they share);
+// testing/fake_camera.ts builds them into one library.
 
 #include "fake_camera.h"  // first: it defines _GNU_SOURCE
 
@@ -96,6 +133,54 @@ static uint32_t fourcc_of(const char *s) {
   return v4l2_fourcc(s[0], s[1], s[2], s[3]);
 }
 
+// The buffer type of the node: video, multi-planar video, or metadata.
+uint32_t buf_type(cam_t *c) {
+  return c->meta     ? V4L2_BUF_TYPE_META_CAPTURE
+         : c->mplane ? V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+                     : V4L2_BUF_TYPE_VIDEO_CAPTURE;
+}
+
+static void offer_format(cam_t *c, uint32_t fourcc) {
+  for (int i = 0; i < c->nfmts; i++) {
+    if (c->fmts[i] == fourcc) return;
+  }
+  if (c->nfmts < MAX_MODES) c->fmts[c->nfmts++] = fourcc;
+}
+
+static int parse_fraction(const char *s, struct v4l2_fract *f) {
+  return sscanf(s, "%u/%u", &f->numerator, &f->denominator) == 2 &&
+                 f->denominator > 0
+             ? 0
+             : -1;
+}
+
+static void parse_range(cam_t *c, const char *value) {
+  if (c->nranges >= MAX_MODES) return;
+  range_t *r = &c->ranges[c->nranges];
+  char fourcc[8] = {0}, type[16] = {0};
+  r->stepw = r->steph = 1;
+  int n = sscanf(value, "%4s %15s %ux%u %ux%u %ux%u", fourcc, type, &r->minw,
+                 &r->minh, &r->maxw, &r->maxh, &r->stepw, &r->steph);
+  if (n < 6 || r->stepw == 0 || r->steph == 0) return;
+  r->fourcc = fourcc_of(fourcc);
+  r->type = strcmp(type, "continuous") == 0 ? V4L2_FRMSIZE_TYPE_CONTINUOUS
+                                            : V4L2_FRMSIZE_TYPE_STEPWISE;
+  offer_format(c, r->fourcc);
+  c->nranges++;
+}
+
+static void parse_intervals(cam_t *c, const char *value) {
+  char type[16] = {0}, min[32] = {0}, max[32] = {0}, step[32] = "1/1";
+  if (sscanf(value, "%15s %31s %31s %31s", type, min, max, step) < 3) return;
+  intervals_t *i = &c->intervals;
+  if (parse_fraction(min, &i->min) || parse_fraction(max, &i->max) ||
+      parse_fraction(step, &i->step)) {
+    return;
+  }
+  i->type = strcmp(type, "continuous") == 0 ? V4L2_FRMIVAL_TYPE_CONTINUOUS
+                                            : V4L2_FRMIVAL_TYPE_STEPWISE;
+}
+
 static int parse_config(cam_t *c, const char *path) {
   FILE *f = fopen(path, "re");
   if (f == NULL) return -1;
@@ -107,6 +192,8 @@ static int parse_config(cam_t *c, const char *path) {
   }
   memset(c, 0, sizeof *c);
   c->live_fd = -1;
+  c->ext_ctrls = 1;
+  c->range_fps = 30;
   strcpy(c->driver, "fakecam");
   strcpy(c->card, "Emulated Camera");
   snprintf(c->path, sizeof c->path, "%s", path);
@@ -124,14 +211,39 @@ static int parse_config(cam_t *c, const char *path) {
       char fourcc[8] = {0};
       m->file[0] = 0;
       if (sscanf(value, "%4s %ux%u %u %511s", fourcc, &m->width, &m->height,
-                 &m->fps, m->file) >= 4) {
+                 &m->fps, m->file) >= 4 &&
+          m->fps > 0) {
         m->fourcc = fourcc_of(fourcc);
+        offer_format(c, m->fourcc);
         c->nmodes++;
       }
+    } else if (strcmp(line, "range") == 0) {
+      parse_range(c, value);
+    } else if (strcmp(line, "frames") == 0 && c->nsized < MAX_MODES) {
+      sized_frames_t *s = &c->sized[c->nsized];
+      if (sscanf(value, "%ux%u %511s", &s->width, &s->height, s->file) == 3) {
+        c->nsized++;
+      }
+    } else if (strcmp(line, "fps") == 0) {
+      c->range_fps = atoi(value) > 0 ? atoi(value) : 30;
+    } else if (strcmp(line, "intervals") == 0) {
+      parse_intervals(c, value);
+    } else if (strcmp(line, "mplane") == 0) {
+      c->mplane = atoi(value);
+    } else if (strcmp(line, "meta") == 0) {
+      c->meta = atoi(value);
+    } else if (strcmp(line, "control") == 0) {
+      parse_control(c, value);
+    } else if (strcmp(line, "menu") == 0) {
+      parse_menu(c, value);
+    } else if (strcmp(line, "ext_ctrls") == 0) {
+      c->ext_ctrls = atoi(value);
     } else if (strcmp(line, "strip_dht") == 0) {
       c->strip_dht = atoi(value);
     } else if (strcmp(line, "truncate_every") == 0) {
       c->truncate_every = atoi(value);
+    } else if (strcmp(line, "error_every") == 0) {
+      c->error_every = atoi(value);
     } else if (strcmp(line, "open_errno") == 0) {
       c->fd = atoi(value);  // read back by open() below
     } else if (strcmp(line, "unplug_after") == 0) {
@@ -145,6 +257,9 @@ static int parse_config(cam_t *c, const char *path) {
     }
   }
   fclose(f);
+  restore_controls(c);
+  // As a driver starts: in its first format, at its first size.
+  if (c->nfmts > 0) set_format(c, c->fmts[0], 0, 0);
   return 0;
 }
 
@@ -307,8 +422,15 @@ void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
   pthread_mutex_lock(&lock);
   cam_t *c = cam_of(fd);
   if (c != NULL) {
-    int ok = c->bufsize > 0 && off % c->bufsize == 0 &&
-             (uint64_t)off / c->bufsize < c->nbufs && len <= c->bufsize;
+    // One plane of one buffer: at its offset, no longer than the plane.
+    int ok = 0;
+    if (c->bufsize > 0 && off >= 0 && (uint64_t)off / c->bufsize < c->nbufs) {
+      uint32_t at = 0;
+      for (uint32_t p = 0; p < c->nplanes; p++) {
+        if ((uint64_t)off % c->bufsize == at && len <= c->plane_stride[p]) ok = 1;
+        at += c->plane_stride[p];
+      }
+    }
     if (c->trace) fprintf(stderr, "fake camera: mmap %d at %ld: %s\n", fd, (long)off, ok ? "ok" : "EINVAL");
     pthread_mutex_unlock(&lock);
     if (!ok) {

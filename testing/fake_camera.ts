@@ -61,6 +61,7 @@ async function gcc(args: string[]): Promise<void> {
 const FAKE_CAMERA_SOURCES = [
   "fake_camera.c",
   "fake_camera_ioctl.c",
+  "fake_camera_controls.c",
   "fake_camera_frames.c",
 ];
 
@@ -110,7 +111,8 @@ function once(
 
 /** One mode a fake camera offers. */
 export interface FakeMode {
-  fourcc: "MJPG" | "YUYV";
+  /** Any FourCC; NM12 (NV12 in two planes) only with `mplane`. */
+  fourcc: string;
   width: number;
   height: number;
   fps: number;
@@ -121,6 +123,38 @@ export interface FakeMode {
   frames?: string;
 }
 
+/**
+ * A format that takes any size in a range (the Pi's bcm2835 camera:
+ * stepwise 32x32 to 2592x1944, step 2x2).
+ */
+export interface FakeRange {
+  fourcc: string;
+  type: "stepwise" | "continuous";
+  min: [width: number, height: number];
+  max: [width: number, height: number];
+  /** @default {[1, 1]} */
+  step?: [width: number, height: number];
+}
+
+/** A fraction of a second: [numerator, denominator]. */
+export type Fraction = [number, number];
+
+/** One control (see testing/fake_camera_controls.c). */
+export interface FakeControl {
+  id: number;
+  type: "int" | "bool" | "menu" | "intmenu" | "button" | "int64" | "class";
+  /** What QUERYCTRL reports, e.g. `White Balance, Automatic`. */
+  name: string;
+  min?: number;
+  max?: number;
+  step?: number;
+  default?: number;
+  /** V4L2_CTRL_FLAG_* bits: 1 disabled, 4 read-only, 16 inactive. */
+  flags?: number;
+  /** Menu items by index (holes are left out). */
+  menu?: Record<number, string>;
+}
+
 /** How a fake camera behaves (see testing/fake_camera.c). */
 export interface FakeCameraConfig {
   /** QUERYCAP's driver (at most 15 bytes). @default {"fakecam"} */
@@ -128,6 +162,31 @@ export interface FakeCameraConfig {
   /** QUERYCAP's card (at most 31 bytes). @default {"Emulated Camera"} */
   card?: string;
   modes: FakeMode[];
+  /** Formats whose sizes are a range. */
+  ranges?: FakeRange[];
+  /**
+   * Sizes to make MJPG frames of for the range formats (the size camwire
+   * will ask for; others deliver empty buffers).
+   */
+  frameSizes?: [width: number, height: number][];
+  /** The rate of a range format until S_PARM sets one. @default {30} */
+  fps?: number;
+  /** Every size offers this range of intervals (seconds per frame). */
+  intervals?: {
+    type: "stepwise" | "continuous";
+    min: Fraction;
+    max: Fraction;
+    step?: Fraction;
+  };
+  /** A multi-planar node (VIDEO_CAPTURE_MPLANE). */
+  mplane?: boolean;
+  /** A UVC metadata node: device_caps META_CAPTURE only. */
+  meta?: boolean;
+  controls?: FakeControl[];
+  /** No VIDIOC_QUERY_EXT_CTRL (ENOTTY): QUERYCTRL only. */
+  noExtCtrls?: boolean;
+  /** Every Nth whole frame is flagged V4L2_BUF_FLAG_ERROR. */
+  errorEvery?: number;
   /** JPEGs lose their Huffman tables. */
   stripDht?: boolean;
   /** Every Nth frame is cut short. */
@@ -181,11 +240,49 @@ export class FakeCameras implements AsyncDisposable {
     if (config.driver) lines.push(`driver=${config.driver}`);
     if (config.card) lines.push(`card=${config.card}`);
     for (const m of config.modes) {
-      const frames = m.fourcc === "MJPG"
+      const frames = m.fourcc === "MJPG" || m.fourcc === "JPEG"
         ? m.frames ?? await this.frames(m.width, m.height)
         : "";
       lines.push(`mode=${m.fourcc} ${m.width}x${m.height} ${m.fps} ${frames}`);
     }
+    for (const r of config.ranges ?? []) {
+      const [sw, sh] = r.step ?? [1, 1];
+      lines.push(
+        `range=${r.fourcc} ${r.type} ${r.min.join("x")} ${
+          r.max.join("x")
+        } ${sw}x${sh}`,
+      );
+    }
+    for (const [width, height] of config.frameSizes ?? []) {
+      lines.push(
+        `frames=${width}x${height} ${await this.frames(width, height)}`,
+      );
+    }
+    if (config.fps) lines.push(`fps=${config.fps}`);
+    const ivals = config.intervals;
+    if (ivals) {
+      const fractions = [ivals.min, ivals.max, ivals.step ?? [1, 1]];
+      lines.push(
+        `intervals=${ivals.type} ${
+          fractions.map((f) => f.join("/")).join(" ")
+        }`,
+      );
+    }
+    if (config.mplane) lines.push("mplane=1");
+    if (config.meta) lines.push("meta=1");
+    for (const c of config.controls ?? []) {
+      const numbers = [c.min ?? 0, c.max ?? 0, c.step ?? 0, c.default ?? 0];
+      lines.push(
+        `control=${c.id.toString(16)} ${c.type} ${numbers.join(" ")} ${
+          c.flags ?? 0
+        } ${c.name}`,
+      );
+      for (const [index, name] of Object.entries(c.menu ?? {})) {
+        lines.push(`menu=${c.id.toString(16)} ${index} ${name}`);
+      }
+    }
+    if (config.noExtCtrls) lines.push("ext_ctrls=0");
+    if (config.errorEvery) lines.push(`error_every=${config.errorEvery}`);
     if (config.stripDht) lines.push("strip_dht=1");
     if (config.truncateEvery) {
       lines.push(`truncate_every=${config.truncateEvery}`);

@@ -76,12 +76,11 @@ void free_frames(cam_t *c) {
   c->live_fd = -1;
 }
 
-// Loads the JPEGs of the mode set: all of a file, or none of a FIFO.
+// Loads the JPEGs of the format set: all of a file, or none of a FIFO.
 void load_frames(cam_t *c) {
   free_frames(c);
-  mode_t_ *m = &c->modes[c->mode];
-  if (m->file[0] == 0) return;
-  int fd = real_open(m->file, O_RDONLY | O_CLOEXEC);
+  if (c->file[0] == 0) return;
+  int fd = real_open(c->file, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return;
   struct stat st;
   fstat(fd, &st);
@@ -96,45 +95,87 @@ void load_frames(cam_t *c) {
   real_close(fd);
 }
 
-// Paints the next frame into buffer `index`; returns its bytesused.
-uint32_t fill(cam_t *c, uint32_t index, uint32_t *flags) {
-  mode_t_ *m = &c->modes[c->mode];
-  uint8_t *out = malloc(c->bufsize);
+// The next JPEG (or none), as the camera delivers it: cut short every
+// truncate_every-th frame, flagged damaged every error_every-th whole one.
+static uint32_t next_jpeg(cam_t *c, uint8_t *out, uint32_t room,
+                          uint32_t *flags) {
   uint32_t used = 0;
-  *flags = 0;
-  if (m->fourcc == V4L2_PIX_FMT_MJPEG) {
-    frame_t *f = NULL;
-    if (c->live_fd >= 0) {
-      f = &c->pending;
-    } else if (c->nframes > 0) {
-      f = &c->frames[c->next_frame++ % c->nframes];
-    }
-    if (f != NULL && f->data != NULL) {
-      used = f->size < c->bufsize ? f->size : c->bufsize;
-      memcpy(out, f->data, used);
-    }
-    if (c->live_fd >= 0) {
-      free(c->pending.data);
-      c->pending.data = NULL;
-    }
-    if (c->truncate_every > 0 &&
-        c->sequence % c->truncate_every == (uint32_t)c->truncate_every - 1) {
-      used = used * 6 / 10;  // cut mid-scan: no EOI
-    }
-  } else {
-    // YUYV: a gray ramp that moves one pixel a frame, neutral chroma.
-    used = m->width * m->height * 2;
-    for (uint32_t y = 0; y < m->height; y++) {
-      uint8_t *row = out + y * m->width * 2;
-      for (uint32_t x = 0; x < m->width; x++) {
-        row[2 * x] = (uint8_t)(x + y + c->sequence);
+  frame_t *f = NULL;
+  if (c->live_fd >= 0) {
+    f = &c->pending;
+  } else if (c->nframes > 0) {
+    f = &c->frames[c->next_frame++ % c->nframes];
+  }
+  if (f != NULL && f->data != NULL) {
+    used = f->size < room ? f->size : room;
+    memcpy(out, f->data, used);
+  }
+  if (c->live_fd >= 0) {
+    free(c->pending.data);
+    c->pending.data = NULL;
+  }
+  if (c->truncate_every > 0 &&
+      c->sequence % c->truncate_every == (uint32_t)c->truncate_every - 1) {
+    used = used * 6 / 10;  // cut mid-scan: no EOI
+  } else if (c->error_every > 0 &&
+             c->sequence % c->error_every == (uint32_t)c->error_every - 1) {
+    *flags |= V4L2_BUF_FLAG_ERROR;  // whole, but the driver says damaged
+  }
+  return used;
+}
+
+// A raw picture: a gray ramp that moves one pixel a frame, neutral chroma.
+// Returns its size.
+static uint32_t paint(cam_t *c, uint8_t *out) {
+  uint32_t w = c->width, h = c->height, seq = c->sequence;
+  if (c->fourcc == V4L2_PIX_FMT_YUYV) {
+    for (uint32_t y = 0; y < h; y++) {
+      uint8_t *row = out + y * w * 2;
+      for (uint32_t x = 0; x < w; x++) {
+        row[2 * x] = (uint8_t)(x + y + seq);
         row[2 * x + 1] = 128;
       }
     }
+    return w * h * 2;
   }
-  pwrite(c->fd, out, used, (off_t)index * c->bufsize);
+  uint32_t size = 0;
+  for (uint32_t p = 0; p < c->nplanes; p++) size += c->plane_size[p];
+  if (c->plane_size[0] * 2 == w * h * 3 || c->nplanes == 2) {
+    // 4:2:0 (NV12, YU12, ...): the Y plane, then chroma.
+    for (uint32_t y = 0; y < h; y++) {
+      for (uint32_t x = 0; x < w; x++) out[y * w + x] = (uint8_t)(x + y + seq);
+    }
+    memset(out + w * h, 128, size - w * h);
+    return size;
+  }
+  for (uint32_t i = 0; i < size; i++) out[i] = (uint8_t)(i + seq);
+  return size;
+}
+
+// Puts the next frame into buffer `index`, plane by plane; sets each
+// plane's bytesused in used[] and the buffer's flags.
+uint32_t fill(cam_t *c, uint32_t index, uint32_t *flags, uint32_t *used) {
+  uint32_t total = 0;
+  for (uint32_t p = 0; p < c->nplanes; p++) total += c->plane_size[p];
+  uint8_t *out = malloc(total);
+  *flags = 0;
+  uint32_t size;
+  if (c->fourcc == V4L2_PIX_FMT_MJPEG || c->fourcc == V4L2_PIX_FMT_JPEG) {
+    size = next_jpeg(c, out, c->plane_size[0], flags);
+  } else {
+    size = paint(c, out);
+  }
+  // Plane by plane: a JPEG fills the first; NV12M's Y, then its UV.
+  uint32_t from = 0, at = index * c->bufsize;
+  for (uint32_t p = 0; p < c->nplanes; p++) {
+    uint32_t n = size - from < c->plane_size[p] ? size - from : c->plane_size[p];
+    pwrite(c->fd, out + from, n, (off_t)at);
+    used[p] = n;
+    from += n;
+    at += c->plane_stride[p];
+  }
   free(out);
-  return used;
+  return size;
 }
 
 // Whether a frame can be dequeued now; reads a live record if one waits.
