@@ -233,6 +233,7 @@ async function superviseSource(
       quality: settings.quality,
       inputFormat: settings.inputFormat,
       inputSize: settings.inputSize,
+      controls: settings.controls,
       ffmpeg: settings.ffmpeg,
       relays: relayUrls,
       picture,

@@ -75,7 +75,11 @@ CAMERA (Linux):
     }
                           (default: MJPEG when offered, see docs/camera.md)
   --input-size <WxH>      Camera frame size (default: the smallest at least --width wide)
-  --list-devices          List cameras with their formats, sizes and rates, and exit
+  --control <NAME=VALUE>  Set a camera control after the mode, e.g. brightness=140,
+                          focus_automatic_continuous=0 (repeatable; names as v4l2-ctl
+                          gives them, the pre-5.16 ones such as exposure_auto too)
+  --list-devices          List cameras with their formats, sizes, rates and controls,
+                          and exit
   --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
                           browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
   --allow-origin <ORIGIN> Let pages from ORIGIN embed the HTTP stream, snapshot and
@@ -178,6 +182,7 @@ export function parseServerFlags(
     "input-format": { type: "string" },
     "input-size": { type: "string" },
     "list-devices": { type: "boolean", default: false },
+    control: { type: "string", multiple: true, default: [] },
     preview: { type: "boolean", default: false },
     "http-port": { type: "string" },
     "allow-origin": { type: "string" },

@@ -46,6 +46,11 @@ export interface ServerOptions {
   /** The camera's frame size to use. @default {undefined} */
   inputSize?: { width: number; height: number } | undefined;
   /**
+   * Camera controls to set after the mode, by v4l2-ctl's names (or the
+   * pre-5.16 ones) with whole-number values (Linux). @default {[]}
+   */
+  controls?: { name: string; value: string }[];
+  /**
    * Turn the picture clockwise by this many degrees, after scaling to
    * `width`: a 90 or 270 turn makes frames `width` tall. @default {0}
    */
@@ -160,6 +165,7 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     capture: "auto" as const,
     inputFormat: undefined,
     inputSize: undefined,
+    controls: [],
     rotate: 0 as Rotation,
     flip: undefined,
     overlay: undefined,

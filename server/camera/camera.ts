@@ -18,6 +18,15 @@ import { spawn, words } from "../../common/child.ts";
 import type { Libc } from "../sys/libc.ts";
 import { V4l2Device, V4l2Error, type V4l2Mode, videoNodes } from "./v4l2.ts";
 import {
+  applyControls,
+  checkControls,
+  type ControlChange,
+  ControlError,
+  type ControlSetting,
+  describeControl,
+  readControlFlag,
+} from "./controls.ts";
+import {
   chooseMode,
   describeChoice,
   describeModes,
@@ -46,19 +55,25 @@ export interface CameraPlan {
   card: string;
   modes: V4l2Mode[];
   choice: ModeChoice;
+  /** The `--control` changes, checked against the camera's controls. */
+  controls: ControlChange[];
 }
 
 /**
  * Opens the camera, reads what it is and what it offers, chooses the mode,
- * and closes it again.
+ * checks `--control`, and closes it again.
  *
+ * @param request The mode asked for, and the `--control` settings.
  * @throws {V4l2Error} When a V4L2 call fails.
+ * @throws {SourceOpenError} When the device is a metadata node.
  * @throws {ModeError} When nothing it offers fits the request.
+ * @throws {ControlError} When a `--control` names no control it has, or a
+ * value the control does not take.
  * @throws {Error} When there is no libc to call (not Linux, no FFI).
  */
 export function planCamera(
   device: string,
-  request: ModeRequest,
+  request: ModeRequest & { controls?: ControlSetting[] | undefined },
   libc?: Libc | null,
 ): CameraPlan {
   const camera = libc === undefined
@@ -66,16 +81,27 @@ export function planCamera(
     : V4l2Device.open(device, libc);
   try {
     const identity = camera.identify();
+    if (identity.metadata) {
+      throw new SourceOpenError(
+        `Cannot open camera ${device}: it is a metadata node, not a camera (a UVC camera's second /dev/videoN; --list-devices lists the cameras)`,
+      );
+    }
     if (!identity.canCapture) {
       throw new V4l2Error("VIDIOC_QUERYCAP (no video capture)", 25, device);
     }
     const modes = camera.modes();
-    return {
-      device,
-      card: identity.card,
-      modes,
-      choice: chooseMode(modes, request),
-    };
+    const choice = chooseMode(modes, request);
+    let controls: ControlChange[] = [];
+    const settings = request.controls ?? [];
+    if (settings.length > 0) {
+      try {
+        controls = checkControls(camera.controls(), settings);
+      } catch (error) {
+        if (!(error instanceof ControlError)) throw error;
+        throw new ControlError(`--control ${error.message}`);
+      }
+    }
+    return { device, card: identity.card, modes, choice, controls };
   } finally {
     camera.closeNow();
   }
@@ -97,6 +123,8 @@ export interface CameraBackend {
 /** What {@linkcode cameraBackend} needs to know. */
 export interface CameraSettings extends ModeRequest {
   device: string;
+  /** `--control NAME=VALUE`, set after the mode. */
+  controls?: ControlSetting[] | undefined;
   capture: CaptureBackend;
   quality: number;
   ffmpeg: string;
@@ -127,7 +155,8 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
     plan = planCamera(device, settings, settings.libc);
   } catch (error) {
     if (!(error instanceof V4l2Error)) {
-      if (error instanceof CamwireError) throw error; // ModeError
+      // ModeError, ControlError, SourceOpenError (a metadata node)
+      if (error instanceof CamwireError) throw error;
       if (capture === "v4l2") {
         throw new CamwireError(`--capture v4l2: ${message(error)}`);
       }
@@ -142,7 +171,20 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
     if (capture === "auto") log(fallbackLine(error));
     return ffmpegBackend(settings, undefined);
   }
-  if (capture === "ffmpeg") return ffmpegBackend(settings, plan);
+  if (capture === "ffmpeg") {
+    // ffmpeg sets no control: set them now; the driver keeps them.
+    if (plan.controls.length > 0) {
+      const camera = settings.libc === undefined
+        ? V4l2Device.open(device)
+        : V4l2Device.open(device, settings.libc);
+      try {
+        applyControls(camera, plan.controls, log);
+      } finally {
+        camera.closeNow();
+      }
+    }
+    return ffmpegBackend(settings, plan);
+  }
   let choice = plan.choice;
   if (choice.path === "passthrough" && settings.relays.length > 0) {
     // Publishing needs ffmpeg to encode H.264: feed it the camera's JPEGs.
@@ -169,6 +211,7 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
         ffmpeg: settings.ffmpeg,
         relays: settings.relays,
         picture: settings.picture,
+        controls: plan.controls,
         onFrame,
         log,
         libc: settings.libc,
@@ -250,9 +293,13 @@ export async function listDevices(options: {
   ffmpeg: string;
   device?: string | undefined;
   libc?: Libc | null | undefined;
+  /** Where the nodes are. @default {"/dev"} */
+  dir?: string | undefined;
 }): Promise<string[]> {
   if (options.os !== "linux") return await ffmpegListing(options);
-  const nodes = options.device === undefined ? videoNodes() : [options.device];
+  const nodes = options.device === undefined
+    ? videoNodes(options.dir)
+    : [options.device];
   if (nodes.length === 0) return ["no camera found (no /dev/video* device)"];
   const lines: string[] = [];
   for (const path of nodes) {
@@ -266,26 +313,59 @@ export async function listDevices(options: {
       continue;
     }
     try {
-      const id = camera.identify();
-      if (!id.canCapture) {
-        lines.push(
-          `${path} "${id.card}": not a video capture node (metadata?)`,
-        );
-        continue;
-      }
-      lines.push(`${path} "${id.card}" (${id.driver}, ${id.busInfo})`);
-      const modes = camera.modes();
-      const byFormat = new Map<string, V4l2Mode[]>();
-      for (const m of modes) {
-        byFormat.set(m.fourcc, [...(byFormat.get(m.fourcc) ?? []), m]);
-      }
-      for (const group of byFormat.values()) {
-        lines.push(`  ${describeModes(group)}`);
-      }
+      const described = describeCamera(camera, nodeName(path));
+      // A metadata node is left out of the list, but said when asked for.
+      lines.push(
+        ...(described.length === 0 && options.device !== undefined
+          ? [
+            `${path}: a metadata node, not a camera (a UVC camera's second /dev/videoN)`,
+          ]
+          : described),
+      );
     } catch (error) {
       lines.push(`${path}: ${message(error).replace(`${path}: `, "")}`);
     } finally {
       camera.closeNow();
+    }
+  }
+  return lines.length === 0 && options.device === undefined
+    ? ["no camera found (no /dev/video* device captures video)"]
+    : lines;
+}
+
+/**
+ * How `--list-devices` names a node: its path (the place for a name that
+ * survives a replug, beside it).
+ */
+function nodeName(path: string): string {
+  return path;
+}
+
+/**
+ * The `--list-devices` lines of one open node: its name, driver and bus,
+ * its modes by format, and its controls; none for a metadata node (a UVC
+ * camera's second /dev/videoN is no camera of its own).
+ */
+function describeCamera(camera: V4l2Device, name: string): string[] {
+  const id = camera.identify();
+  if (id.metadata) return [];
+  if (!id.canCapture) {
+    return [`${name} "${id.card}": not a video capture node`];
+  }
+  const planes = id.multiplanar ? ", multi-planar" : "";
+  const lines = [`${name} "${id.card}" (${id.driver}, ${id.busInfo}${planes})`];
+  const byFormat = new Map<string, V4l2Mode[]>();
+  for (const m of camera.modes()) {
+    byFormat.set(m.fourcc, [...(byFormat.get(m.fourcc) ?? []), m]);
+  }
+  for (const group of byFormat.values()) {
+    lines.push(`  ${describeModes(group)}`);
+  }
+  const controls = camera.controls();
+  if (controls.length > 0) {
+    lines.push("  controls:");
+    for (const control of controls) {
+      lines.push(`    ${describeControl(control)}`);
     }
   }
   return lines;
@@ -315,6 +395,8 @@ export interface CameraFlags {
   inputFormat: string | undefined;
   inputSize: { width: number; height: number } | undefined;
   listDevices: boolean;
+  /** `--control NAME=VALUE`, in order (checked against the camera later). */
+  controls: ControlSetting[];
 }
 
 /**
@@ -342,6 +424,7 @@ export function readCameraFlags(values: {
   "input-format"?: string | undefined;
   "input-size"?: string | undefined;
   "list-devices": boolean;
+  control?: string[] | undefined;
 }, os: Os): CameraFlags {
   const capture = values.capture;
   if (capture !== "auto" && capture !== "v4l2" && capture !== "ffmpeg") {
@@ -372,10 +455,15 @@ export function readCameraFlags(values: {
     }
     inputSize = { width, height };
   }
+  const controls = (values.control ?? []).map(readControlFlag);
+  if (controls.length > 0 && os !== "linux") {
+    throw new UsageError("--control needs Linux (V4L2)");
+  }
   return {
     capture,
     inputFormat,
     inputSize,
     listDevices: values["list-devices"],
+    controls,
   };
 }

@@ -14,6 +14,7 @@ import type { Libc } from "../sys/libc.ts";
 import { V4l2Device } from "./v4l2.ts";
 import { repairCameraJpeg, wholeLength } from "./jpeg.ts";
 import type { ModeChoice } from "./mode.ts";
+import { applyControls, type ControlChange } from "./controls.ts";
 import { Capture, type SupervisedCapture } from "../capture/capture.ts";
 import { captureArgs, type Picture } from "../capture/ffmpeg.ts";
 
@@ -38,6 +39,8 @@ export interface CameraCaptureOptions {
   relays: string[];
   /** `--rotate`, `--flip`, `--overlay`, for the ffmpeg of the scale path. */
   picture?: Picture | undefined;
+  /** `--control` changes, set after the mode. @default {[]} */
+  controls?: ControlChange[] | undefined;
   onFrame: (jpeg: Uint8Array) => void;
   log: (line: string) => void;
   /** libc, or the emulated camera (tests). @default {openLibc()} */
@@ -120,6 +123,8 @@ export class CameraCapture implements SupervisedCapture {
         // own quality control can, where it has one.
         device.setJpegQuality(jpegQualityPercent(this.#options.quality));
       }
+      // After the mode: some drivers reset controls on S_FMT.
+      applyControls(device, this.#options.controls ?? [], this.#options.log);
       device.stream();
       if (choice.path !== "passthrough") {
         const scaler = this.#startScaler();

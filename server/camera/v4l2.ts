@@ -1,19 +1,41 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Video4Linux2 through FFI: {@linkcode V4l2Device}, one open camera: what
- * it is, the modes it offers, setting one, and streaming frames through
- * mmap'ed buffers. Every call goes through the one libc binding
- * (server/sys/libc.ts); the numbers are in server/camera/v4l2_abi.ts.
+ * it is, setting a mode, and streaming frames through mmap'ed buffers,
+ * single- or multi-planar. Every call goes through the one libc binding
+ * (server/sys/libc.ts); the numbers are in server/camera/v4l2_abi.ts, the
+ * errors in v4l2_call.ts; what the camera offers is read by v4l2_modes.ts,
+ * its controls by v4l2_controls.ts.
  *
  * @module
  */
 
 import { errno, type Libc, openLibc } from "../sys/libc.ts";
 import { ABI } from "./v4l2_abi.ts";
+import {
+  type AbiName,
+  cString,
+  cText,
+  fourccCode,
+  fourccName,
+  type V4l2Calls,
+  V4l2Error,
+} from "./v4l2_call.ts";
+import { readModes, type V4l2Mode } from "./v4l2_modes.ts";
+import { readControls, setControl, type V4l2Control } from "./v4l2_controls.ts";
 
 export { ABI };
+export {
+  ERRNO_NAMES,
+  explainErrno,
+  fourccCode,
+  fourccName,
+  V4l2Error,
+} from "./v4l2_call.ts";
+export type { RateRange, SizeRange, V4l2Mode } from "./v4l2_modes.ts";
+export type { V4l2Control } from "./v4l2_controls.ts";
 
-/** From <fcntl.h>, <sys/mman.h>, <poll.h> and <errno.h> (Linux). */
+/** From <fcntl.h>, <sys/mman.h> and <poll.h> (Linux). */
 const O_RDWR = 2;
 const O_NONBLOCK = 0o4000;
 const O_CLOEXEC = 0o2000000;
@@ -24,87 +46,6 @@ const POLLIN = 1;
 const POLLERR = 8;
 const POLLHUP = 16;
 
-/** errno names camwire explains, from <errno.h>. */
-export const ERRNO_NAMES: Record<number, string> = {
-  1: "EPERM",
-  2: "ENOENT",
-  4: "EINTR",
-  5: "EIO",
-  6: "ENXIO",
-  11: "EAGAIN",
-  12: "ENOMEM",
-  13: "EACCES",
-  16: "EBUSY",
-  19: "ENODEV",
-  22: "EINVAL",
-  25: "ENOTTY",
-  28: "ENOSPC",
-};
-
-/** Errors that mean "this camera cannot be had now", not a driver quirk. */
-const UNAVAILABLE = new Set([2, 6, 13, 16, 19]);
-
-/** A V4L2 call failed: which call, and errno. */
-export class V4l2Error extends Error {
-  /** e.g. `VIDIOC_S_FMT`, `open`. */
-  readonly call: string;
-  readonly errno: number;
-
-  /**
-   * @param call The failing call.
-   * @param code Its errno.
-   * @param device The device path, for the message.
-   */
-  constructor(call: string, code: number, device: string) {
-    super(`${device}: ${call} failed: ${explainErrno(code)}`);
-    this.name = "V4l2Error";
-    this.call = call;
-    this.errno = code;
-  }
-
-  /**
-   * Whether the camera is busy, forbidden or gone (EBUSY, EACCES, ENOENT,
-   * ENODEV, ENXIO): errors no other backend would get past, as opposed to
-   * a request this driver rejects.
-   */
-  get unavailable(): boolean {
-    return UNAVAILABLE.has(this.errno);
-  }
-}
-
-/**
- * Names an errno and says what it means for a camera.
- *
- * @param code errno.
- * @returns e.g. `EBUSY: in use by another program`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * assert.equal(explainErrno(13), "EACCES: no permission (add the user to the video group)");
- * ```
- */
-export function explainErrno(code: number): string {
-  const name = ERRNO_NAMES[code] ?? `errno ${code}`;
-  switch (code) {
-    case 16:
-      return `${name}: in use by another program`;
-    case 13:
-      return `${name}: no permission (add the user to the video group)`;
-    case 2:
-      return `${name}: no such device`;
-    case 19:
-    case 6:
-      return `${name}: the camera is gone (unplugged?)`;
-    case 5:
-      return `${name}: I/O error (unplugged, or a USB fault)`;
-    case 25:
-      return `${name}: not a V4L2 device`;
-    default:
-      return name;
-  }
-}
-
 /** What VIDIOC_QUERYCAP tells. */
 export interface V4l2Identity {
   /** The camera's name, e.g. `HD Webcam C270`. */
@@ -112,62 +53,72 @@ export interface V4l2Identity {
   /** The kernel driver, e.g. `uvcvideo`. */
   driver: string;
   busInfo: string;
-  /** Whether it captures video and can stream through mmap. */
+  /**
+   * Whether this node captures video and can stream through mmap: its
+   * own capabilities (`device_caps`), not the whole device's.
+   */
   canCapture: boolean;
-}
-
-/** One pixel format, size and its frame rates, as the camera offers it. */
-export interface V4l2Mode {
-  /** FourCC, e.g. `MJPG`, `YUYV`. */
-  fourcc: string;
-  width: number;
-  height: number;
-  /** Frame rates offered, fastest first (fps, may be fractional). */
-  fps: number[];
+  /** Whether it does so through the multi-planar API. */
+  multiplanar: boolean;
+  /**
+   * Whether it is a metadata node (a UVC camera's second /dev/videoN):
+   * it captures metadata, not video.
+   */
+  metadata: boolean;
 }
 
 /** A frame copied out of the camera's buffer. */
 export interface V4l2Frame {
+  /** The payload; a multi-planar frame's planes one after the other. */
   bytes: Uint8Array;
   /** The driver flagged the buffer as damaged (V4L2_BUF_FLAG_ERROR). */
   damaged: boolean;
   sequence: number;
 }
 
+/** What {@linkcode V4l2Device.setMode} set. */
+export interface V4l2Format {
+  fourcc: string;
+  width: number;
+  height: number;
+  /** Bytes of the first plane's image. */
+  sizeImage: number;
+  /** Planes per buffer (1 but for multi-planar formats such as NV12M). */
+  planes: number;
+}
+
 /** How many mmap'ed buffers to ask for: enough to never miss a frame. */
 const BUFFERS = 4;
 
-/** Converts a FourCC string to the u32 V4L2 uses. */
-export function fourccCode(fourcc: string): number {
-  let code = 0;
-  for (let i = 3; i >= 0; i--) code = (code << 8) | fourcc.charCodeAt(i);
-  return code >>> 0;
-}
-
-/** Converts V4L2's u32 pixel format to its FourCC string. */
-export function fourccName(code: number): string {
-  let name = "";
-  for (let i = 0; i < 4; i++) {
-    name += String.fromCharCode((code >> 8 * i) & 0xff);
-  }
-  return name.trimEnd();
+/** One plane of a mmap'ed buffer. */
+interface MappedPlane {
+  pointer: Deno.PointerValue;
+  length: number;
 }
 
 /**
  * One open V4L2 camera. Open with {@linkcode V4l2Device.open}, read what
  * it offers, set a mode, {@linkcode V4l2Device.stream}, take frames with
  * {@linkcode V4l2Device.nextFrame}; {@linkcode V4l2Device.close} unmaps
- * every buffer and closes the fd, whatever state it is in.
+ * every buffer and closes the fd, whatever state it is in. A node that
+ * captures through the multi-planar API (VIDEO_CAPTURE_MPLANE: Rockchip,
+ * Allwinner, i.MX and other SoC capture nodes) is driven through it: its
+ * format as `v4l2_pix_format_mplane`, each plane of each buffer mmap'ed,
+ * the planes of a frame copied out one after the other.
  */
-export class V4l2Device {
+export class V4l2Device implements V4l2Calls {
   readonly path: string;
   #lib: Libc;
   #fd: number;
-  #buffers: { pointer: Deno.PointerValue; length: number }[] = [];
+  #multiplanar: boolean | undefined;
+  #planes = 1;
+  #buffers: MappedPlane[][] = [];
   #streaming = false;
   #polling: Promise<number> | null = null;
   #pollFds = new Uint8Array(8);
   #buffer = new Uint8Array(ABI["sizeof v4l2_buffer"]);
+  /** The `v4l2_plane` array a multi-planar buffer points at. */
+  #planeArray = new Uint8Array(ABI["sizeof v4l2_plane"] * ABI.VIDEO_MAX_PLANES);
 
   private constructor(lib: Libc, path: string, fd: number) {
     this.#lib = lib;
@@ -200,7 +151,12 @@ export class V4l2Device {
     return this.#fd;
   }
 
-  #ioctl(name: keyof typeof ABI, arg: Uint8Array): number {
+  /**
+   * One ioctl on the camera, retried on EINTR.
+   *
+   * @returns The result, or minus errno.
+   */
+  ioctl(name: AbiName, arg: Uint8Array): number {
     if (this.#fd < 0) throw new V4l2Error(name, 9, this.path); // EBADF
     while (true) {
       const rc = this.#lib.symbols.ioctl(this.#fd, BigInt(ABI[name]), arg);
@@ -210,130 +166,75 @@ export class V4l2Device {
     }
   }
 
-  #must(name: keyof typeof ABI, arg: Uint8Array): void {
-    const rc = this.#ioctl(name, arg);
+  #must(name: AbiName, arg: Uint8Array): void {
+    const rc = this.ioctl(name, arg);
     if (rc < 0) throw new V4l2Error(name, -rc, this.path);
   }
 
-  /** VIDIOC_QUERYCAP: what the device is. */
+  /** VIDIOC_QUERYCAP: what the device node is. */
   identify(): V4l2Identity {
     const cap = new Uint8Array(ABI["sizeof v4l2_capability"]);
     this.#must("VIDIOC_QUERYCAP", cap);
     const view = new DataView(cap.buffer);
     let caps = view.getUint32(ABI["v4l2_capability.capabilities"], true);
+    // `capabilities` are the whole device's: a UVC camera's metadata node
+    // says VIDEO_CAPTURE there too. Only `device_caps` are this node's.
     if (caps & ABI.V4L2_CAP_DEVICE_CAPS) {
       caps = view.getUint32(ABI["v4l2_capability.device_caps"], true);
     }
-    const want = ABI.V4L2_CAP_VIDEO_CAPTURE | ABI.V4L2_CAP_STREAMING;
+    const streams = (caps & ABI.V4L2_CAP_STREAMING) !== 0;
+    const single = (caps & ABI.V4L2_CAP_VIDEO_CAPTURE) !== 0;
+    const multi = (caps & ABI.V4L2_CAP_VIDEO_CAPTURE_MPLANE) !== 0;
+    // A node offering both is driven through the single-planar API.
+    this.#multiplanar = multi && !single;
     return {
       driver: cText(cap, ABI["v4l2_capability.driver"], 16),
       card: cText(cap, ABI["v4l2_capability.card"], 32),
       busInfo: cText(cap, ABI["v4l2_capability.bus_info"], 32),
-      canCapture: (caps & want) === want,
+      canCapture: streams && (single || multi),
+      multiplanar: this.#multiplanar,
+      metadata: !single && !multi &&
+        (caps & ABI.V4L2_CAP_META_CAPTURE) !== 0,
     };
   }
 
+  /** Whether the node is multi-planar (asks QUERYCAP the first time). */
+  get #isMultiplanar(): boolean {
+    if (this.#multiplanar === undefined) this.identify();
+    return this.#multiplanar!;
+  }
+
+  /** The buffer type of every call: single- or multi-planar capture. */
+  get #bufferType(): number {
+    return this.#isMultiplanar
+      ? ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE_MPLANE
+      : ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE;
+  }
+
   /**
-   * VIDIOC_ENUM_FMT, _FRAMESIZES and _FRAMEINTERVALS: every mode offered.
-   * A size or rate given as a range (stepwise) is listed by its largest
-   * size and fastest rate, which is what camwire would ask for.
+   * VIDIOC_ENUM_FMT, _FRAMESIZES and _FRAMEINTERVALS: every mode offered
+   * (see server/camera/v4l2_modes.ts; ranges are kept as ranges).
    */
   modes(): V4l2Mode[] {
-    const modes: V4l2Mode[] = [];
-    for (const fourcc of this.#formats()) {
-      for (const [width, height] of this.#sizes(fourcc)) {
-        modes.push({
-          fourcc,
-          width,
-          height,
-          fps: this.#rates(fourcc, width, height),
-        });
-      }
-    }
-    return modes;
+    return readModes(this, this.#bufferType);
   }
 
-  #formats(): string[] {
-    const formats: string[] = [];
-    for (let index = 0; index < 64; index++) {
-      const desc = new Uint8Array(ABI["sizeof v4l2_fmtdesc"]);
-      const view = new DataView(desc.buffer);
-      view.setUint32(ABI["v4l2_fmtdesc.index"], index, true);
-      view.setUint32(
-        ABI["v4l2_fmtdesc.type"],
-        ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE,
-        true,
-      );
-      const rc = this.#ioctl("VIDIOC_ENUM_FMT", desc);
-      if (rc === -22) break; // EINVAL: past the last one
-      if (rc < 0) throw new V4l2Error("VIDIOC_ENUM_FMT", -rc, this.path);
-      formats.push(
-        fourccName(view.getUint32(ABI["v4l2_fmtdesc.pixelformat"], true)),
-      );
-    }
-    return formats;
+  /**
+   * The camera's controls with their ranges, menus and current values
+   * (see server/camera/v4l2_controls.ts).
+   */
+  controls(): V4l2Control[] {
+    return readControls(this);
   }
 
-  #sizes(fourcc: string): [number, number][] {
-    const sizes: [number, number][] = [];
-    for (let index = 0; index < 256; index++) {
-      const e = new Uint8Array(ABI["sizeof v4l2_frmsizeenum"]);
-      const view = new DataView(e.buffer);
-      view.setUint32(ABI["v4l2_frmsizeenum.index"], index, true);
-      view.setUint32(
-        ABI["v4l2_frmsizeenum.pixel_format"],
-        fourccCode(fourcc),
-        true,
-      );
-      const rc = this.#ioctl("VIDIOC_ENUM_FRAMESIZES", e);
-      if (rc === -22) break;
-      if (rc < 0) {
-        throw new V4l2Error("VIDIOC_ENUM_FRAMESIZES", -rc, this.path);
-      }
-      const at = ABI["v4l2_frmsizeenum.discrete"];
-      if (
-        view.getUint32(ABI["v4l2_frmsizeenum.type"], true) ===
-          ABI.V4L2_FRMSIZE_TYPE_DISCRETE
-      ) {
-        sizes.push([view.getUint32(at, true), view.getUint32(at + 4, true)]);
-      } else {
-        // stepwise: min_width, max_width, step_width, min_height, max_height
-        sizes.push([
-          view.getUint32(at + 4, true),
-          view.getUint32(at + 16, true),
-        ]);
-        break;
-      }
-    }
-    return sizes;
-  }
-
-  #rates(fourcc: string, width: number, height: number): number[] {
-    const rates: number[] = [];
-    for (let index = 0; index < 64; index++) {
-      const e = new Uint8Array(ABI["sizeof v4l2_frmivalenum"]);
-      const view = new DataView(e.buffer);
-      view.setUint32(ABI["v4l2_frmivalenum.index"], index, true);
-      view.setUint32(
-        ABI["v4l2_frmivalenum.pixel_format"],
-        fourccCode(fourcc),
-        true,
-      );
-      view.setUint32(ABI["v4l2_frmivalenum.width"], width, true);
-      view.setUint32(ABI["v4l2_frmivalenum.height"], height, true);
-      const rc = this.#ioctl("VIDIOC_ENUM_FRAMEINTERVALS", e);
-      if (rc < 0) break; // EINVAL past the last; some drivers list none
-      // discrete, or stepwise whose first fraction is the shortest interval
-      const at = ABI["v4l2_frmivalenum.discrete"];
-      const num = view.getUint32(at, true);
-      const den = view.getUint32(at + 4, true);
-      if (num > 0) rates.push(Math.round(den / num * 100) / 100);
-      if (
-        view.getUint32(ABI["v4l2_frmivalenum.type"], true) !==
-          ABI.V4L2_FRMIVAL_TYPE_DISCRETE
-      ) break;
-    }
-    return [...new Set(rates)].sort((a, b) => b - a);
+  /**
+   * VIDIOC_S_CTRL of one control.
+   *
+   * @returns The value the driver kept (it may round it to its step).
+   * @throws {V4l2Error} When the driver refuses it.
+   */
+  setControl(id: number, value: number): number {
+    return setControl(this, id, value);
   }
 
   /**
@@ -347,32 +248,19 @@ export class V4l2Device {
     width: number,
     height: number,
     fps: number,
-  ): { fourcc: string; width: number; height: number; sizeImage: number } {
+  ): V4l2Format {
     const format = new Uint8Array(ABI["sizeof v4l2_format"]);
     const view = new DataView(format.buffer);
-    const pix = ABI["v4l2_format.fmt"];
-    view.setUint32(
-      ABI["v4l2_format.type"],
-      ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE,
-      true,
-    );
-    view.setUint32(pix + ABI["v4l2_pix_format.width"], width, true);
-    view.setUint32(pix + ABI["v4l2_pix_format.height"], height, true);
-    view.setUint32(
-      pix + ABI["v4l2_pix_format.pixelformat"],
-      fourccCode(fourcc),
-      true,
-    );
-    view.setUint32(
-      pix + ABI["v4l2_pix_format.field"],
-      ABI.V4L2_FIELD_ANY,
-      true,
-    );
+    const type = this.#bufferType;
+    view.setUint32(ABI["v4l2_format.type"], type, true);
+    const set = this.#isMultiplanar
+      ? setPixMp(view, fourcc, width, height)
+      : setPix(view, fourcc, width, height);
     this.#must("VIDIOC_S_FMT", format);
     const parm = new Uint8Array(ABI["sizeof v4l2_streamparm"]);
     const pview = new DataView(parm.buffer);
     const capture = ABI["v4l2_streamparm.parm"];
-    pview.setUint32(0, ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE, true);
+    pview.setUint32(0, type, true);
     // timeperframe = 1000 / (fps * 1000): keeps 29.97-style rates exact
     pview.setUint32(capture + ABI["v4l2_captureparm.timeperframe"], 1000, true);
     pview.setUint32(
@@ -381,15 +269,10 @@ export class V4l2Device {
       true,
     );
     // Not every driver sets a rate (EINVAL, ENOTTY): the mode stands anyway.
-    this.#ioctl("VIDIOC_S_PARM", parm);
-    return {
-      fourcc: fourccName(
-        view.getUint32(pix + ABI["v4l2_pix_format.pixelformat"], true),
-      ),
-      width: view.getUint32(pix + ABI["v4l2_pix_format.width"], true),
-      height: view.getUint32(pix + ABI["v4l2_pix_format.height"], true),
-      sizeImage: view.getUint32(pix + ABI["v4l2_pix_format.sizeimage"], true),
-    };
+    this.ioctl("VIDIOC_S_PARM", parm);
+    const result = set();
+    this.#planes = result.planes;
+    return result;
   }
 
   /**
@@ -402,7 +285,7 @@ export class V4l2Device {
     const view = new DataView(control.buffer);
     view.setUint32(0, ABI.V4L2_CID_JPEG_COMPRESSION_QUALITY, true);
     view.setInt32(4, percent, true);
-    return this.#ioctl("VIDIOC_S_CTRL", control) >= 0;
+    return this.ioctl("VIDIOC_S_CTRL", control) >= 0;
   }
 
   /** VIDIOC_REQBUFS, QUERYBUF + mmap, QBUF each, VIDIOC_STREAMON. */
@@ -410,11 +293,7 @@ export class V4l2Device {
     const req = new Uint8Array(ABI["sizeof v4l2_requestbuffers"]);
     const rview = new DataView(req.buffer);
     rview.setUint32(ABI["v4l2_requestbuffers.count"], BUFFERS, true);
-    rview.setUint32(
-      ABI["v4l2_requestbuffers.type"],
-      ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE,
-      true,
-    );
+    rview.setUint32(ABI["v4l2_requestbuffers.type"], this.#bufferType, true);
     rview.setUint32(
       ABI["v4l2_requestbuffers.memory"],
       ABI.V4L2_MEMORY_MMAP,
@@ -426,25 +305,11 @@ export class V4l2Device {
     for (let index = 0; index < count; index++) {
       const buf = this.#bufferArg(index);
       this.#must("VIDIOC_QUERYBUF", buf);
-      const view = new DataView(buf.buffer);
-      const length = view.getUint32(ABI["v4l2_buffer.length"], true);
-      const offset = view.getUint32(ABI["v4l2_buffer.m"], true);
-      const pointer = this.#lib.symbols.mmap(
-        null,
-        BigInt(length),
-        PROT_READ | PROT_WRITE,
-        MAP_SHARED,
-        this.#fd,
-        BigInt(offset),
-      );
-      // MAP_FAILED is (void *)-1.
-      if (
-        pointer === null || Deno.UnsafePointer.value(pointer) === -1n ||
-        Deno.UnsafePointer.value(pointer) === 0xffffffffffffffffn
-      ) {
-        throw new V4l2Error("mmap", errno(), this.path);
+      const mapped: MappedPlane[] = [];
+      this.#buffers.push(mapped);
+      for (const { length, offset } of this.#planesOf(buf)) {
+        mapped.push({ pointer: this.#map(length, offset), length });
       }
-      this.#buffers.push({ pointer, length });
     }
     for (let index = 0; index < count; index++) {
       this.#must("VIDIOC_QBUF", this.#bufferArg(index));
@@ -453,23 +318,78 @@ export class V4l2Device {
     this.#streaming = true;
   }
 
+  #map(length: number, offset: number): Deno.PointerValue {
+    const pointer = this.#lib.symbols.mmap(
+      null,
+      BigInt(length),
+      PROT_READ | PROT_WRITE,
+      MAP_SHARED,
+      this.#fd,
+      BigInt(offset),
+    );
+    // MAP_FAILED is (void *)-1.
+    if (
+      pointer === null || Deno.UnsafePointer.value(pointer) === -1n ||
+      Deno.UnsafePointer.value(pointer) === 0xffffffffffffffffn
+    ) {
+      throw new V4l2Error("mmap", errno(), this.path);
+    }
+    return pointer;
+  }
+
+  /**
+   * The planes of a buffer the driver described (QUERYBUF, DQBUF): for a
+   * single-planar node the buffer itself, its payload from 0.
+   */
+  #planesOf(
+    buf: Uint8Array,
+  ): { length: number; offset: number; used: number; dataOffset: number }[] {
+    const view = new DataView(buf.buffer);
+    if (!this.#isMultiplanar) {
+      return [{
+        length: view.getUint32(ABI["v4l2_buffer.length"], true),
+        offset: view.getUint32(ABI["v4l2_buffer.m"], true),
+        used: view.getUint32(ABI["v4l2_buffer.bytesused"], true),
+        dataOffset: 0,
+      }];
+    }
+    const count = Math.min(
+      view.getUint32(ABI["v4l2_buffer.length"], true),
+      ABI.VIDEO_MAX_PLANES,
+    );
+    const planes = new DataView(this.#planeArray.buffer);
+    const size = ABI["sizeof v4l2_plane"];
+    return Array.from({ length: count }, (_, p) => ({
+      length: planes.getUint32(p * size + ABI["v4l2_plane.length"], true),
+      offset: planes.getUint32(p * size + ABI["v4l2_plane.m"], true),
+      used: planes.getUint32(p * size + ABI["v4l2_plane.bytesused"], true),
+      dataOffset: planes.getUint32(
+        p * size + ABI["v4l2_plane.data_offset"],
+        true,
+      ),
+    }));
+  }
+
   #bufferArg(index: number): Uint8Array {
     const buf = this.#buffer.fill(0);
     const view = new DataView(buf.buffer);
     view.setUint32(ABI["v4l2_buffer.index"], index, true);
-    view.setUint32(
-      ABI["v4l2_buffer.type"],
-      ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE,
-      true,
-    );
+    view.setUint32(ABI["v4l2_buffer.type"], this.#bufferType, true);
     view.setUint32(ABI["v4l2_buffer.memory"], ABI.V4L2_MEMORY_MMAP, true);
+    if (this.#isMultiplanar) {
+      // m.planes points at the array; length is its number of entries.
+      this.#planeArray.fill(0);
+      const address = Deno.UnsafePointer.value(
+        Deno.UnsafePointer.of(this.#planeArray),
+      );
+      view.setBigUint64(ABI["v4l2_buffer.m"], BigInt(address), true);
+      view.setUint32(ABI["v4l2_buffer.length"], this.#planes, true);
+    }
     return buf;
   }
 
   #typeArg(): Uint8Array {
-    return new Uint8Array(
-      new Uint32Array([ABI.V4L2_BUF_TYPE_VIDEO_CAPTURE]).buffer,
-    );
+    return new Uint8Array(new Uint32Array([this.#bufferType]).buffer);
   }
 
   /**
@@ -490,12 +410,11 @@ export class V4l2Device {
     const revents = fds.getInt16(6, true);
     if (ready <= 0 && !(revents & (POLLERR | POLLHUP))) return null;
     const buf = this.#bufferArg(0);
-    const rc = this.#ioctl("VIDIOC_DQBUF", buf);
+    const rc = this.ioctl("VIDIOC_DQBUF", buf);
     if (rc === -11) return null; // EAGAIN: a spurious wake
     if (rc < 0) throw new V4l2Error("VIDIOC_DQBUF", -rc, this.path);
     const view = new DataView(buf.buffer);
     const index = view.getUint32(ABI["v4l2_buffer.index"], true);
-    const used = view.getUint32(ABI["v4l2_buffer.bytesused"], true);
     const flags = view.getUint32(ABI["v4l2_buffer.flags"], true);
     const sequence = view.getUint32(ABI["v4l2_buffer.sequence"], true);
     const mapped = this.#buffers[index];
@@ -503,12 +422,7 @@ export class V4l2Device {
       throw new V4l2Error("VIDIOC_DQBUF", 22, this.path);
     }
     // Copy out before the buffer goes back to the driver.
-    const bytes = used === 0 ? new Uint8Array(0) : new Uint8Array(
-      Deno.UnsafePointerView.getArrayBuffer(
-        mapped.pointer!,
-        Math.min(used, mapped.length),
-      ).slice(0),
-    );
+    const bytes = copyOut(mapped, this.#planesOf(buf));
     this.#must("VIDIOC_QBUF", this.#bufferArg(index));
     return {
       bytes,
@@ -531,11 +445,13 @@ export class V4l2Device {
   closeNow(): void {
     if (this.#fd < 0) return;
     if (this.#streaming) {
-      this.#ioctl("VIDIOC_STREAMOFF", this.#typeArg());
+      this.ioctl("VIDIOC_STREAMOFF", this.#typeArg());
       this.#streaming = false;
     }
-    for (const { pointer, length } of this.#buffers) {
-      this.#lib.symbols.munmap(pointer, BigInt(length));
+    for (const planes of this.#buffers) {
+      for (const { pointer, length } of planes) {
+        this.#lib.symbols.munmap(pointer, BigInt(length));
+      }
     }
     this.#buffers = [];
     this.#lib.symbols.close(this.#fd);
@@ -543,30 +459,125 @@ export class V4l2Device {
   }
 }
 
-function cString(text: string): Uint8Array {
-  return new TextEncoder().encode(text + "\0");
+/**
+ * The payload of a dequeued buffer, its planes one after the other (NV12
+ * in two planes becomes NV12 in one), each from its data offset to its
+ * bytesused, never past the mapping.
+ */
+function copyOut(
+  mapped: MappedPlane[],
+  planes: { used: number; dataOffset: number }[],
+): Uint8Array {
+  const parts = planes.map(({ used, dataOffset }, p) => {
+    const plane = mapped[p];
+    const end = Math.min(used, plane?.length ?? 0);
+    if (plane === undefined || end <= dataOffset) return new Uint8Array(0);
+    return new Uint8Array(
+      Deno.UnsafePointerView.getArrayBuffer(plane.pointer!, end, dataOffset),
+    );
+  });
+  if (parts.length === 1) return parts[0]!.slice();
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
 }
 
-function cText(bytes: Uint8Array, at: number, size: number): string {
-  const field = bytes.subarray(at, at + size);
-  const end = field.indexOf(0);
-  return new TextDecoder().decode(end === -1 ? field : field.subarray(0, end));
+/**
+ * Fills a single-planar S_FMT argument.
+ *
+ * @returns What reads back the format the driver set.
+ */
+function setPix(
+  view: DataView,
+  fourcc: string,
+  width: number,
+  height: number,
+): () => V4l2Format {
+  const pix = ABI["v4l2_format.fmt"];
+  view.setUint32(pix + ABI["v4l2_pix_format.width"], width, true);
+  view.setUint32(pix + ABI["v4l2_pix_format.height"], height, true);
+  view.setUint32(
+    pix + ABI["v4l2_pix_format.pixelformat"],
+    fourccCode(fourcc),
+    true,
+  );
+  view.setUint32(pix + ABI["v4l2_pix_format.field"], ABI.V4L2_FIELD_ANY, true);
+  return () => ({
+    fourcc: fourccName(
+      view.getUint32(pix + ABI["v4l2_pix_format.pixelformat"], true),
+    ),
+    width: view.getUint32(pix + ABI["v4l2_pix_format.width"], true),
+    height: view.getUint32(pix + ABI["v4l2_pix_format.height"], true),
+    sizeImage: view.getUint32(pix + ABI["v4l2_pix_format.sizeimage"], true),
+    planes: 1,
+  });
+}
+
+/**
+ * Fills a multi-planar S_FMT argument (`v4l2_pix_format_mplane`; the
+ * driver says how many planes).
+ *
+ * @returns What reads back the format the driver set.
+ */
+function setPixMp(
+  view: DataView,
+  fourcc: string,
+  width: number,
+  height: number,
+): () => V4l2Format {
+  const mp = ABI["v4l2_format.fmt"];
+  view.setUint32(mp + ABI["v4l2_pix_format_mplane.width"], width, true);
+  view.setUint32(mp + ABI["v4l2_pix_format_mplane.height"], height, true);
+  view.setUint32(
+    mp + ABI["v4l2_pix_format_mplane.pixelformat"],
+    fourccCode(fourcc),
+    true,
+  );
+  view.setUint32(
+    mp + ABI["v4l2_pix_format_mplane.field"],
+    ABI.V4L2_FIELD_ANY,
+    true,
+  );
+  return () => ({
+    fourcc: fourccName(
+      view.getUint32(mp + ABI["v4l2_pix_format_mplane.pixelformat"], true),
+    ),
+    width: view.getUint32(mp + ABI["v4l2_pix_format_mplane.width"], true),
+    height: view.getUint32(mp + ABI["v4l2_pix_format_mplane.height"], true),
+    sizeImage: view.getUint32(
+      mp + ABI["v4l2_pix_format_mplane.plane_fmt"] +
+        ABI["v4l2_plane_pix_format.sizeimage"],
+      true,
+    ),
+    planes: Math.max(
+      1,
+      Math.min(
+        view.getUint8(mp + ABI["v4l2_pix_format_mplane.num_planes"]),
+        ABI.VIDEO_MAX_PLANES,
+      ),
+    ),
+  });
 }
 
 /**
  * Lists the V4L2 device nodes, `/dev/video0` first.
  *
- * @returns Paths of every `/dev/videoN`, by number.
+ * @param dir Where the nodes are (tests: a folder of emulated cameras).
+ * @returns Paths of every `videoN` there, by number.
  */
-export function videoNodes(): string[] {
+export function videoNodes(dir = "/dev"): string[] {
   const nodes: number[] = [];
   try {
-    for (const entry of Deno.readDirSync("/dev")) {
+    for (const entry of Deno.readDirSync(dir)) {
       const m = /^video(\d+)$/.exec(entry.name);
       if (m) nodes.push(Number(m[1]));
     }
   } catch {
     // No /dev to read: no cameras.
   }
-  return nodes.sort((a, b) => a - b).map((n) => `/dev/video${n}`);
+  return nodes.sort((a, b) => a - b).map((n) => `${dir}/video${n}`);
 }

@@ -76,6 +76,8 @@ Deno.test("V4l2Device reads the emulated camera's identity and modes, streams, a
       card: "HD Webcam C270",
       busInfo: "platform:fakecam",
       canCapture: true,
+      multiplanar: false,
+      metadata: false,
     });
     assert.deepEqual(camera.modes(), [
       { fourcc: "MJPG", width: 320, height: 240, fps: [30, 15] },
