@@ -42,6 +42,7 @@ import {
   ffmpegFallback,
   listDevices,
 } from "./server/camera/camera.ts";
+import { CameraControlPanel } from "./server/camera/controls.ts";
 import {
   parseServerFlags,
   printUsage,
@@ -138,6 +139,10 @@ export async function startServer(
       )
     ),
     sourceName: describeSource(capture.source),
+    // A V4L2 camera's controls, whoever captures it (V4L2 or ffmpeg).
+    controls: capture.source.kind === "camera" && Deno.build.os === "linux"
+      ? new CameraControlPanel(capture.source.input)
+      : undefined,
   };
   const server = await Server.start(parts, settings);
   if (settings.preview) server.startPreview();

@@ -31,6 +31,7 @@ import { LogTally } from "./net/tally.ts";
 import { OnDemand } from "./on_demand.ts";
 import { Rates } from "./status.ts";
 import type { FrameHub, HttpFrontend } from "./http/http.ts";
+import type { CameraControls } from "./http/controls.ts";
 import { serveHttp } from "./http/serve.ts";
 import type { Metrics } from "./http/metrics.ts";
 import { PickleSide } from "./pickle/pickle.ts";
@@ -88,6 +89,8 @@ export interface ServerParts {
   publishers: Publisher[];
   /** The source in use, e.g. `test pattern (testsrc2)`. */
   sourceName: string;
+  /** The camera's controls for `/controls`, when the source is a camera. */
+  controls?: CameraControls | undefined;
 }
 
 /** The running server (see {@linkcode CamwireServer}). */
@@ -297,6 +300,7 @@ export class Server implements CamwireServer {
       snapshot: () =>
         this.#onDemand?.snapshot() ?? Promise.resolve(broadcaster.current),
       takeSlot: (name, address) => this.#takeSlot(name, address),
+      controls: this.#parts.controls,
     };
   }
 

@@ -75,7 +75,8 @@ export class CameraCapture implements SupervisedCapture {
   #failure: Error | undefined;
   #dropped = 0;
   #droppedLogged = 0;
-  #droppedLoggedAt = 0;
+  /** When the last drop line went out: the first drop is logged at once. */
+  #droppedLoggedAt = -Infinity;
   #resolveFirst!: () => void;
 
   /**

@@ -9,6 +9,9 @@
  * - `GET /snapshot.jpg` — the newest frame; also `/snapshot` and
  *   `/?action=snapshot`.
  * - `GET /stats` — JSON numbers. `GET /metrics` — Prometheus text.
+ * - `GET /controls` — the camera's controls (JSON); `POST
+ *   /controls?NAME=VALUE` changes them, only with the token
+ *   (server/http/controls.ts says why).
  *
  * With a token, each wants it as a Bearer token, `?token=` or the password
  * of HTTP Basic auth (what Home Assistant and VLC can send).
@@ -19,6 +22,7 @@
 import type { DeliveryTotals } from "../../common/latest.ts";
 import { multipartPart } from "../../common/multipart.ts";
 import { type Metrics, METRICS_TYPE, renderMetrics } from "./metrics.ts";
+import { answerControls, type CameraControls } from "./controls.ts";
 import { addressOf } from "../net/admission.ts";
 import { peerName } from "../net/net.ts";
 import { page } from "./page.ts";
@@ -64,6 +68,8 @@ export interface FrameHub {
   viewersChanged(): void;
   /** The frame for a snapshot (starting an idle capture if need be). */
   snapshot(): Promise<HubFrame | null>;
+  /** The camera's controls; none when the source is not a V4L2 camera. */
+  controls?: CameraControls | undefined;
 }
 
 /** Options of {@linkcode HttpSide}, the router. */
@@ -349,8 +355,15 @@ export class HttpSide implements JpegSink {
       ? { "access-control-allow-origin": options.allowOrigin }
       : undefined;
     if (request.method === "OPTIONS" && cors) return preflight(cors);
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
+    if (
+      request.method !== "GET" && request.method !== "HEAD" &&
+      !(request.method === "POST" && route === "controls")
+    ) {
+      return route === "controls"
+        ? text(405, "Method not allowed: use GET or POST", {
+          allow: "GET, HEAD, POST",
+        })
+        : text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
     }
     const response = options.token !== undefined &&
         !authorized(request, url, options)
@@ -360,7 +373,7 @@ export class HttpSide implements JpegSink {
           "or as the password of HTTP Basic auth",
         { "www-authenticate": 'Basic realm="camwire"' },
       )
-      : await this.#answer(route, url, info, request.method === "HEAD");
+      : await this.#answer(route, request, url, info);
     if (cors) {
       response.headers.set(
         "access-control-allow-origin",
@@ -372,10 +385,11 @@ export class HttpSide implements JpegSink {
 
   #answer(
     route: Route,
+    request: Request,
     url: URL,
     info: RequestInfo,
-    head: boolean,
   ): Response | StreamGrant | Promise<Response> {
+    const head = request.method === "HEAD";
     switch (route) {
       case "page":
         // The wire keeps the length of a HEAD response's body, not the body.
@@ -392,6 +406,16 @@ export class HttpSide implements JpegSink {
         return snapshotResponse(this.#hub);
       case "stream":
         return this.#streamGrant(info, head);
+      case "controls":
+        return answerControls({
+          method: request.method,
+          url,
+          origin: request.headers.get("origin"),
+          host: request.headers.get("host"),
+          tokenGiven: this.#options.token !== undefined,
+          allowOrigin: this.#options.allowOrigin,
+          secure: this.#options.tls !== undefined,
+        }, this.#hub.controls);
     }
   }
 
@@ -423,7 +447,13 @@ async function snapshotResponse(hub: FrameHub): Promise<Response> {
 }
 
 /** What a request asks for. */
-type Route = "page" | "stream" | "snapshot" | "stats" | "metrics";
+type Route =
+  | "page"
+  | "stream"
+  | "snapshot"
+  | "stats"
+  | "metrics"
+  | "controls";
 
 /**
  * The route of a URL: camwire's own paths, ustreamer's `/stream` and
@@ -464,6 +494,8 @@ export function routeOf(url: URL): Route | null {
       return "stats";
     case "/metrics":
       return "metrics";
+    case "/controls":
+      return "controls";
     default:
       return null;
   }
