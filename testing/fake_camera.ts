@@ -42,9 +42,17 @@ function scratch(): Promise<string> {
 
 const built = new Map<string, Promise<string>>();
 
-/** Runs gcc; throws with its output when it fails. */
-async function gcc(args: string[]): Promise<void> {
-  const { code, stderr } = await new Deno.Command("gcc", {
+/**
+ * The machine a build is for: this one, or 64-bit ARM (built with
+ * `aarch64-linux-gnu-gcc`, run under `qemu-aarch64-static`; see
+ * e2e/aarch64_test.ts).
+ */
+export type Arch = "native" | "aarch64";
+
+/** Runs gcc (or the aarch64 cross gcc); throws with its output when it fails. */
+async function gcc(args: string[], arch: Arch): Promise<void> {
+  const compiler = arch === "aarch64" ? "aarch64-linux-gnu-gcc" : "gcc";
+  const { code, stderr } = await new Deno.Command(compiler, {
     args,
     stdin: "null",
     stdout: "null",
@@ -52,7 +60,9 @@ async function gcc(args: string[]): Promise<void> {
   }).output();
   if (code !== 0) {
     throw new Error(
-      `gcc ${args.join(" ")} failed:\n${new TextDecoder().decode(stderr)}`,
+      `${compiler} ${args.join(" ")} failed:\n${
+        new TextDecoder().decode(stderr)
+      }`,
     );
   }
 }
@@ -67,29 +77,29 @@ const FAKE_CAMERA_SOURCES = [
 
 /**
  * Builds `testing/fake_camera.c` (and the files it shares
- * `fake_camera.h` with) as a shared library, once per process.
+ * `fake_camera.h` with) as a shared library, once per process and arch.
  *
  * @returns Its path: give it as `CAMWIRE_LIBC`, or to `Deno.dlopen`.
  */
-export function buildFakeCamera(): Promise<string> {
-  return once("fake_camera.so", async (out) => {
+export function buildFakeCamera(arch: Arch = "native"): Promise<string> {
+  return once(`fake_camera-${arch}.so`, async (out) => {
     await gcc([
       ...["-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out],
       ...FAKE_CAMERA_SOURCES.map((file) => HERE + file),
       "-ldl",
       "-lpthread",
-    ]);
+    ], arch);
   });
 }
 
 /**
- * Builds `testing/v4l2_abi.c`, once per process.
+ * Builds `testing/v4l2_abi.c`, once per process and arch.
  *
  * @returns The program's path; it prints the ABI as JSON.
  */
-export function buildAbiProbe(): Promise<string> {
-  return once("v4l2_abi", async (out) => {
-    await gcc(["-Wall", "-Werror", "-o", out, HERE + "v4l2_abi.c"]);
+export function buildAbiProbe(arch: Arch = "native"): Promise<string> {
+  return once(`v4l2_abi-${arch}`, async (out) => {
+    await gcc(["-Wall", "-Werror", "-o", out, HERE + "v4l2_abi.c"], arch);
   });
 }
 
@@ -223,9 +233,13 @@ export class FakeCameras implements AsyncDisposable {
     this.dir = dir;
   }
 
-  /** Builds the library (once per process) and makes a directory. */
-  static async create(): Promise<FakeCameras> {
-    const library = await buildFakeCamera();
+  /**
+   * Builds the library (once per process) and makes a directory.
+   *
+   * @param arch What the library is built for. @default {"native"}
+   */
+  static async create(arch: Arch = "native"): Promise<FakeCameras> {
+    const library = await buildFakeCamera(arch);
     const dir = await Deno.makeTempDir({ prefix: "camwire-cameras-" });
     return new FakeCameras(library, dir);
   }

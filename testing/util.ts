@@ -100,6 +100,8 @@ export interface ScriptOptions {
   clearEnv?: boolean;
   /** A program that runs the script, e.g. `["prlimit", "--nofile=256"]`. */
   runner?: string[];
+  /** The Deno to run it with (e.g. an aarch64 one). @default {Deno.execPath()} */
+  deno?: string;
 }
 
 /**
@@ -116,10 +118,15 @@ export async function runScript(
   script: string,
   args: string[],
   env: Record<string, string> = {},
-  options: { clearEnv?: boolean; timeoutMs?: number } = {},
+  options: Omit<ScriptOptions, "env"> & { timeoutMs?: number } = {},
 ): Promise<Output> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", DIR + script, ...args],
+  const [program, ...programArgs] = [
+    ...options.runner ?? [],
+    options.deno ?? Deno.execPath(),
+    ...["run", "-A", "--quiet", DIR + script, ...args],
+  ];
+  const child = new Deno.Command(program!, {
+    args: programArgs,
     env,
     clearEnv: options.clearEnv ?? false,
     stdin: "null",
@@ -183,7 +190,7 @@ export function startScript(
 ): ScriptProcess {
   const [program, ...programArgs] = [
     ...options.runner ?? [],
-    Deno.execPath(),
+    options.deno ?? Deno.execPath(),
     ...["run", "-A", "--quiet", DIR + script, ...args],
   ];
   const child = new Deno.Command(program!, {
