@@ -8,8 +8,14 @@
  * emulated camera through LD_PRELOAD (an `ffmpeg` wrapper first on PATH).
  * Hand-run, Linux only, 127.0.0.1 only; needs gcc and ffmpeg.
  *
+ * With `--camera bcm2835`, the camera is shaped like the Pi's legacy one
+ * (every size from 32×32 to 2592×1944 in steps of 2, 1–90 fps): camwire
+ * asks it for exactly 320×240 and passes its JPEGs through, against
+ * `--input-size 2592x1944`, the mode camwire chose before it kept size
+ * ranges (the largest size, scaled by ffmpeg), in the same run.
+ *
  * ```sh
- * deno run -A bench/camera.ts [--n 100,1000] [--seconds 10]
+ * deno run -A bench/camera.ts [--n 100,1000] [--seconds 10] [--camera uvc|bcm2835]
  * ```
  *
  * For each N and each capture, in one run: start the server, connect N
@@ -37,10 +43,30 @@ import {
   startServer,
 } from "./bench_util.ts";
 import { FakeCameras } from "../testing/fake_camera.ts";
+import { bcm2835Like } from "../testing/fake_camera_presets.ts";
 
 const WARMUP_S = 3;
 
-type Capture = "passthrough" | "ffmpeg";
+/** One way to capture the camera: its name in the table, and its flags. */
+interface Capture {
+  label: string;
+  args: string[];
+}
+
+/** What each camera is captured with, the reference first. */
+const CAPTURES: Record<string, Capture[]> = {
+  uvc: [
+    { label: "V4L2 passthrough", args: ["--capture", "v4l2"] },
+    { label: "--capture ffmpeg", args: ["--capture", "ffmpeg"] },
+  ],
+  bcm2835: [
+    { label: "V4L2 passthrough at 320x240", args: ["--capture", "v4l2"] },
+    {
+      label: "2592x1944 scaled by ffmpeg",
+      args: ["--capture", "v4l2", "--input-size", "2592x1944"],
+    },
+  ],
+};
 
 interface Row {
   capture: Capture;
@@ -100,12 +126,7 @@ async function measure(
   seconds: number,
 ): Promise<Row> {
   const server = await startServer(ROOT + "server.ts", [
-    ...[
-      "--device",
-      device,
-      "--capture",
-      capture === "ffmpeg" ? "ffmpeg" : "v4l2",
-    ],
+    ...["--device", device, ...capture.args],
     ...["--host", "127.0.0.1", "--port", "0", "--http-port", "0"],
     ...["--max-clients", "5000"],
   ]);
@@ -149,6 +170,7 @@ async function main(): Promise<void> {
     options: {
       n: { type: "string", default: "100,1000" },
       seconds: { type: "string", default: "10" },
+      camera: { type: "string", default: "uvc" },
     },
   });
   const ns = values.n.split(",").map(Number);
@@ -161,11 +183,18 @@ async function main(): Promise<void> {
     console.error("--seconds must be in [1, 60]");
     Deno.exit(2);
   }
+  const captures = CAPTURES[values.camera];
+  if (captures === undefined) {
+    console.error("--camera must be uvc or bcm2835");
+    Deno.exit(2);
+  }
   await using cameras = await FakeCameras.create();
-  const device = await cameras.device({
-    card: "Emulated 320x240 MJPEG camera",
-    modes: [{ fourcc: "MJPG", width: 320, height: 240, fps: 30 }],
-  });
+  const device = await cameras.device(
+    values.camera === "bcm2835" ? bcm2835Like([[320, 240], [2592, 1944]]) : {
+      card: "Emulated 320x240 MJPEG camera",
+      modes: [{ fourcc: "MJPG", width: 320, height: 240, fps: 30 }],
+    },
+  );
   // Children inherit these: camwire's FFI opens the emulated camera, and
   // the `ffmpeg` on PATH is a wrapper that preloads it into ffmpeg.
   const bin = `${cameras.dir}/bin`;
@@ -187,8 +216,8 @@ async function main(): Promise<void> {
   const rows: Row[] = [];
   try {
     for (const n of ns) {
-      for (const capture of ["passthrough", "ffmpeg"] as const) {
-        console.error(`bench: ${capture}, ${n} viewers, ${seconds} s`);
+      for (const capture of captures) {
+        console.error(`bench: ${capture.label}, ${n} viewers, ${seconds} s`);
         rows.push(await measure(capture, device, n, seconds));
       }
     }
@@ -206,7 +235,7 @@ async function main(): Promise<void> {
       "stamp→arrival p50 / p99",
     ],
     rows.map((r) => [
-      r.capture === "ffmpeg" ? "--capture ffmpeg" : "V4L2 passthrough",
+      r.capture.label,
       `${r.connected}/${r.n}`,
       fmt(r.medianFps),
       fmt(r.usPerFrameAll, 0),
@@ -217,12 +246,12 @@ async function main(): Promise<void> {
   ));
   console.log();
   for (const n of ns) {
-    const pass = rows.find((r) => r.n === n && r.capture === "passthrough")!;
-    const ff = rows.find((r) => r.n === n && r.capture === "ffmpeg")!;
+    const pass = rows.find((r) => r.n === n && r.capture === captures[0])!;
+    const ff = rows.find((r) => r.n === n && r.capture === captures[1])!;
     console.log(
-      `${n} viewers: --capture ffmpeg costs ${
+      `${n} viewers: ${ff.capture.label} costs ${
         fmt(ff.usPerFrameAll / pass.usPerFrameAll, 2)
-      }x the CPU per captured frame of passthrough (${
+      }x the CPU per captured frame of ${pass.capture.label} (${
         fmt(ff.usPerFrameAll - pass.usPerFrameAll, 0)
       } µs more)`,
     );
