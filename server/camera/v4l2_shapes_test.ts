@@ -7,7 +7,7 @@
 
 import assert from "node:assert/strict";
 import { openLibc } from "../sys/libc.ts";
-import { V4l2Device } from "./v4l2.ts";
+import { V4l2Device, V4l2Error } from "./v4l2.ts";
 import { chooseMode } from "./mode.ts";
 import { listDevices } from "./camera.ts";
 import {
@@ -228,4 +228,29 @@ Deno.test("V4l2Device.controls lists as v4l2-ctl does: class headers and disable
       camera.closeNow();
     }
   }
+});
+
+Deno.test("V4l2Device on a multi-planar node unplugged: ENODEV, then every plane unmapped and the fd closed", async () => {
+  await using cameras = await FakeCameras.create();
+  const device = await cameras.device({
+    mplane: true,
+    modes: [{ fourcc: "NM12", width: 64, height: 48, fps: 30 }],
+    unplugAfter: 3,
+  });
+  using lib = openFakeLibc(cameras.library);
+  const before = fakeCameraHoldings();
+  const camera = V4l2Device.open(device, lib);
+  let failure: unknown;
+  try {
+    camera.setMode("NM12", 64, 48, 30);
+    camera.stream();
+    for (let i = 0; i < 40 && failure === undefined; i++) {
+      await camera.nextFrame(100).catch((error) => failure = error);
+    }
+  } finally {
+    await camera.close();
+  }
+  assert.ok(failure instanceof V4l2Error, String(failure));
+  assert.equal(failure.errno, 19);
+  assert.deepEqual(fakeCameraHoldings(), before);
 });
