@@ -109,6 +109,8 @@ export class Server implements CamwireServer {
   #admission: Admission;
   /** Refusals and failures: a few lines, then one summary per interval. */
   #tally: LogTally;
+  /** Addresses whose token checks start being refused: one line each. */
+  #guessers: LogTally;
   /** Connections holding a slot under --max-clients (TCP and HTTP). */
   #connections = 0;
   #closing: Promise<void> | null = null;
@@ -151,13 +153,20 @@ export class Server implements CamwireServer {
     this.sourceName = parts.sourceName;
     this.#settings = settings;
     this.#log = settings.log;
+    this.#tally = new LogTally(this.#log);
+    this.#guessers = new LogTally(this.#log);
     this.#admission = new Admission({
       maxPerAddress: settings.maxClientsPerIp,
       // A burst of real HTTP viewers (1,000 from two load processes) had
       // over 512 connections owing their request at once: evicted ones.
       maxPending: Math.max(MAX_PENDING, settings.maxClients),
+      onSlowedDown: (address, wrongTokens) =>
+        this.#guessers.note(
+          "slowed down",
+          `camwire: ${address} sent ${wrongTokens} wrong tokens: its token checks are refused for now (slowed down until it stops guessing for a minute)`,
+          address,
+        ),
     });
-    this.#tally = new LogTally(this.#log);
     parts.broadcaster.onSinkError = (error) =>
       this.#tally.note(
         "sink failed",
@@ -353,6 +362,7 @@ export class Server implements CamwireServer {
     dropStalled(viewers, this.#settings.clientTimeoutMs);
     this.pickle?.dropStalled();
     this.#tally.flush();
+    this.#guessers.flush();
     this.#rates.tick();
   }
 

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type ScriptProcess, startScript } from "./util.ts";
+import { type ScriptProcess, startScript, within } from "./util.ts";
 
 /**
  * Polls `predicate` every 100 ms until it holds.
@@ -206,5 +206,38 @@ for _ in range(${count}):
   }).output();
   if (!success) {
     throw new Error(`python3 failed: ${new TextDecoder().decode(stderr)}`);
+  }
+}
+
+/** A plain connection to 127.0.0.1:`port`, within 5 s. */
+export function connect(port: number): Promise<Deno.TcpConn> {
+  return within(
+    Deno.connect({ hostname: "127.0.0.1", port }),
+    5000,
+    `a connection to port ${port}`,
+  );
+}
+
+/**
+ * Connects (sending `camwire <token>` first, if given) and reads the
+ * first wire frame within `ms`.
+ *
+ * @returns How long it took, in ms.
+ */
+export async function firstFrameWithin(
+  port: number,
+  ms: number,
+  token?: string,
+): Promise<number> {
+  const start = performance.now();
+  const conn = await connect(port);
+  try {
+    if (token !== undefined) {
+      await conn.write(new TextEncoder().encode(`camwire ${token}\n`));
+    }
+    await within(readWireFrame(conn), ms, "a viewer's first frame");
+    return performance.now() - start;
+  } finally {
+    closeAll([conn]);
   }
 }

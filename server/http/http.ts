@@ -14,7 +14,10 @@
  *   (server/http/controls.ts says why).
  *
  * With a token, each wants it as a Bearer token, `?token=` or the password
- * of HTTP Basic auth (what Home Assistant and VLC can send).
+ * of HTTP Basic auth (what Home Assistant and VLC can send), checked by the
+ * same rules as the TCP port's token line (`Admission.checkToken`: a wrong
+ * token sent before is refused at once, new ones are spaced out per
+ * address, 429 past that).
  *
  * @module
  */
@@ -23,7 +26,7 @@ import type { DeliveryTotals } from "../../common/latest.ts";
 import { multipartPart } from "../../common/multipart.ts";
 import { type Metrics, METRICS_TYPE, renderMetrics } from "./metrics.ts";
 import { answerControls, type CameraControls } from "./controls.ts";
-import { addressOf } from "../net/admission.ts";
+import { addressOf, Admission, type Presented } from "../net/admission.ts";
 import { peerName } from "../net/net.ts";
 import { page } from "./page.ts";
 import type { DirectSender } from "../net/sockets.ts";
@@ -99,6 +102,11 @@ export interface HttpOptions {
   log: (line: string) => void;
   /** Compares tokens in constant time. */
   tokenEquals: (a: string, b: string) => boolean;
+  /**
+   * The token rules per address, shared with the other ports.
+   * @default {a fresh Admission of this side's own}
+   */
+  admission?: Admission;
 }
 
 /** The running HTTP side. */
@@ -173,6 +181,14 @@ export class StreamGrant {
 export interface RequestInfo {
   /** The peer. */
   remoteAddr: Deno.Addr;
+  /**
+   * The viewer's address, when a trusted proxy named it (`--trusted-proxy`):
+   * what the token rules, `--max-clients-per-ip` and the log go by.
+   * @default {the peer's}
+   */
+  address?: string;
+  /** Ends a token check's wait: the server stops. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -224,6 +240,7 @@ export interface RequestInfo {
 export class HttpSide implements JpegSink {
   #hub: FrameHub;
   #options: HttpOptions;
+  #admission: Admission;
   #streams = new Set<Viewer>();
 
   /**
@@ -233,6 +250,7 @@ export class HttpSide implements JpegSink {
   constructor(hub: FrameHub, options: HttpOptions) {
     this.#hub = hub;
     this.#options = options;
+    this.#admission = options.admission ?? new Admission({ maxPerAddress: 0 });
   }
 
   /** Number of open `/stream.mjpg` viewers. */
@@ -365,15 +383,8 @@ export class HttpSide implements JpegSink {
         })
         : text(405, "Method not allowed: use GET", { allow: "GET, HEAD" });
     }
-    const response = options.token !== undefined &&
-        !authorized(request, url, options)
-      ? text(
-        401,
-        "Unauthorized: send the token as a Bearer token, as ?token= " +
-          "or as the password of HTTP Basic auth",
-        { "www-authenticate": 'Basic realm="camwire"' },
-      )
-      : await this.#answer(route, request, url, info);
+    const response = await this.#refusal(request, url, info) ??
+      await this.#answer(route, request, url, info);
     if (cors) {
       response.headers.set(
         "access-control-allow-origin",
@@ -381,6 +392,42 @@ export class HttpSide implements JpegSink {
       );
     }
     return response;
+  }
+
+  /**
+   * The answer to a request without the right token, or `null` when it
+   * may have what it asks for (or no token is needed).
+   */
+  async #refusal(
+    request: Request,
+    url: URL,
+    info: RequestInfo,
+  ): Promise<Response | null> {
+    const options = this.#options;
+    if (options.token === undefined) return null;
+    const presented = credentials(request, url, options);
+    // No credential at all is no guess: the browser's first request.
+    const verdict = presented === null ? "none" : await this.#admission
+      .checkToken(addressOfRequest(info), presented, info.signal);
+    switch (verdict) {
+      case "right":
+        return null;
+      case "slowed down":
+        return text(
+          429,
+          "Too many wrong tokens from your address: try again later",
+          { "retry-after": "4" },
+        );
+      case "gone":
+        return text(503, "The server is stopping");
+      default:
+        return text(
+          401,
+          "Unauthorized: send the token as a Bearer token, as ?token= " +
+            "or as the password of HTTP Basic auth",
+          { "www-authenticate": 'Basic realm="camwire"' },
+        );
+    }
   }
 
   #answer(
@@ -425,8 +472,8 @@ export class HttpSide implements JpegSink {
       ...NO_CACHE,
     });
     if (head) return new Response(null, { headers });
-    const name = peerName(info.remoteAddr);
-    const address = addressOf(info.remoteAddr);
+    const name = nameOfRequest(info);
+    const address = addressOfRequest(info);
     const release = this.#hub.takeSlot(`http ${name}`, address);
     if (release === null) return text(503, "Too many viewers (--max-clients)");
     return new StreamGrant(headers, name, release);
@@ -515,34 +562,59 @@ function preflight(cors: Record<string, string>): Response {
 }
 
 /**
- * Whether a request carries the token: as a Bearer token, `?token=`, or
- * the password of Basic auth (with `--user`'s name, when given). Every
- * credential given is compared, each in constant time, so that the time
- * taken does not tell which one was nearly right.
+ * The credentials a request presents — a Bearer token, the password of
+ * Basic auth (with `--user`'s name, when given), `?token=` —, compared:
+ * right when one of them is the token. Every one given is compared, each
+ * in constant time, so that the time taken does not tell which one was
+ * nearly right. `null` when it presents none (a malformed Basic header is
+ * none either: it cannot be right).
  */
-function authorized(
+function credentials(
   request: Request,
   url: URL,
   options: HttpOptions,
-): boolean {
+): Presented | null {
   const token = options.token!;
   const equals = options.tokenEquals;
   const header = request.headers.get("authorization") ?? "";
   const [, scheme = "", value = ""] = header.match(/^\s*(\S+)\s+(\S+)\s*$/) ??
     [];
+  const sent: (string | null)[] = [null, null, null, null];
   let ok = false;
-  if (/^bearer$/i.test(scheme)) ok = equals(value, token);
+  if (/^bearer$/i.test(scheme)) {
+    sent[0] = value;
+    ok = equals(value, token);
+  }
   if (/^basic$/i.test(scheme)) {
     const pair = basicCredentials(value);
     if (pair !== undefined) {
       const [user, password] = pair;
+      [sent[1], sent[2]] = pair;
       const userOk = options.user === undefined || equals(user, options.user);
       ok = equals(password, token) && userOk;
     }
   }
   const query = url.searchParams.get("token");
-  if (query !== null) ok = equals(query, token) || ok;
-  return ok;
+  if (query !== null) {
+    sent[3] = query;
+    ok = equals(query, token) || ok;
+  }
+  if (sent.every((part) => part === null)) return null;
+  return { right: ok, sent: JSON.stringify(sent) };
+}
+
+/** The viewer's address: the one a trusted proxy named, else the peer's. */
+function addressOfRequest(info: RequestInfo): string {
+  return info.address ?? addressOf(info.remoteAddr);
+}
+
+/** The viewer's name for the log: `host:port`, or `address via host:port`. */
+function nameOfRequest(info: RequestInfo): string {
+  const peer = peerName(info.remoteAddr);
+  const address = info.address;
+  return address === undefined || address === addressOf(info.remoteAddr)
+    ? peer
+    : `${address} via ${peer}`;
 }
 
 /**

@@ -105,6 +105,8 @@ class HttpServer {
   /** Their tasks, awaited at shutdown. */
   #tasks = new Set<Promise<void>>();
   #closing = false;
+  /** Aborted at close: ends the token checks waiting their turn. */
+  #stopping = new AbortController();
 
   constructor(
     hub: FrameHub,
@@ -163,6 +165,7 @@ class HttpServer {
     if (head === null || this.#closing) return this.#close(conn);
     const answer = await this.side.handle(this.#request(conn, head), {
       remoteAddr: conn.remoteAddr,
+      signal: this.#stopping.signal,
     });
     if (answer instanceof StreamGrant) return this.#stream(conn, answer);
     const bytes = await serializeResponse(answer, head.method === "HEAD");
@@ -268,6 +271,7 @@ class HttpServer {
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#stopping.abort();
     clearInterval(this.#sweeper);
     this.#hub.jpegSinks.delete(this.side);
     closeQuietly(this.#listener);

@@ -13,17 +13,28 @@
  *    newcomer instead (tried first, for connections under 250 ms old)
  *    locked a viewer out right after 1,000 connects made in 0.3 s.
  * 2. **`--max-clients-per-ip`**: viewers from one address at once.
- * 3. **Wrong tokens**: after {@linkcode FREE_WRONG_TOKENS} from one
- *    address, its token checks are spaced out, doubling up to 4 s (2,000
- *    guesses back to back took 57 µs each before).
+ * 3. **Wrong tokens**: after {@linkcode FREE_WRONG_TOKENS} distinct ones
+ *    from one address, its token checks are spaced out, doubling up to
+ *    4 s (2,000 guesses back to back took 57 µs each before); past that,
+ *    refused unchecked. A wrong token the address sent before is no new
+ *    guess: it is refused at once and costs nothing, so that one client
+ *    retrying a stale token (an old config, a forgotten tab) does not slow
+ *    down its neighbours behind the same NAT or proxy, as a bad-password
+ *    history keeps a stale saved password from locking an account. Every
+ *    port checks tokens through {@linkcode Admission.checkToken}.
  *
  * Loopback is exempt from the per-address rules (not from the total
  * budget, nor the token backoff): a process on the camera's own machine
  * can do anything the server can, and every viewer through an SSH tunnel
  * or a local reverse proxy (docs/server.md's advice) arrives from 127.0.0.1.
+ * So are the `--trusted-proxy` addresses, whose HTTP viewers are counted
+ * by the address the proxy names (server/net/proxy.ts).
  *
  * @module
  */
+
+import { createHmac, randomBytes } from "node:crypto";
+import { sleep } from "../../common/time.ts";
 
 /**
  * Connections owing their token, handshake or headers, in total (the
@@ -43,6 +54,19 @@ const FIRST_SPACING_MS = 250;
 const MAX_SPACING_MS = 4000;
 /** An address's wrong tokens are forgotten after this long without one. */
 const FORGET_MS = 60_000;
+/**
+ * Distinct wrong tokens remembered per address: a repeat of one of them
+ * is no new guess. A few, for a household's stale clients; a guesser
+ * gains nothing from them (each is known wrong already).
+ */
+export const WRONG_TOKEN_HISTORY = 4;
+/** Addresses whose wrong tokens are remembered at once, at most. */
+const MAX_ADDRESSES = 10_000;
+/**
+ * The key of the wrong tokens' hashes, new in each process: the history
+ * holds no token, nor anything a token can be checked against elsewhere.
+ */
+const HISTORY_KEY = randomBytes(32);
 
 /** The limits of an {@linkcode Admission}. */
 export interface AdmissionLimits {
@@ -54,6 +78,16 @@ export interface AdmissionLimits {
   maxPendingPerAddress?: number;
   /** Whether loopback addresses skip the per-address rules. @default {true} */
   exemptLoopback?: boolean;
+  /**
+   * Addresses that skip the per-address rules too (`--trusted-proxy`):
+   * each stands for many viewers. @default {none}
+   */
+  exempt?: (address: string) => boolean;
+  /**
+   * Told once per address when its token checks start being refused
+   * unchecked, with its count of distinct wrong tokens.
+   */
+  onSlowedDown?: (address: string, wrongTokens: number) => void;
 }
 
 /** One connection in the pending budget. */
@@ -64,11 +98,47 @@ interface Pending {
 
 /** Wrong tokens of one address. */
 interface Wrong {
+  /** Distinct wrong tokens. */
   count: number;
   last: number;
   /** When its next token may be checked. */
   nextAt: number;
+  /** Keyed hashes of its last distinct wrong tokens, oldest first. */
+  seen: string[];
+  /** Whether its refusal has been told (one line per address). */
+  told: boolean;
 }
+
+/**
+ * A token as a viewer presented it, compared already (in constant time,
+ * by the port that read it).
+ */
+export interface Presented {
+  /** Whether it is the server's token. */
+  right: boolean;
+  /**
+   * What was sent, whole (a token line, an HTTP request's credentials):
+   * only its keyed hash is kept, to know it again.
+   */
+  sent: string;
+}
+
+/**
+ * What {@linkcode Admission.checkToken} decided: `right` lets the viewer
+ * in; every other verdict refuses it.
+ *
+ * - `wrong`: a new wrong token, counted toward the spacing;
+ * - `repeat`: a wrong token its address sent before, refused at once and
+ *   not counted;
+ * - `slowed down`: refused unchecked, its address has guessed too much;
+ * - `gone`: the wait was cut short (evicted, or the server stops).
+ */
+export type TokenVerdict =
+  | "right"
+  | "wrong"
+  | "repeat"
+  | "slowed down"
+  | "gone";
 
 /**
  * The admission rules of one server, shared by its TCP, HTTP and pickle
@@ -92,6 +162,8 @@ export class Admission {
   #maxPending: number;
   #maxPendingPerAddress: number;
   #exemptLoopback: boolean;
+  #exemptAlso: (address: string) => boolean;
+  #onSlowedDown: (address: string, wrongTokens: number) => void;
   /** Insertion order is age order: the first is the oldest. */
   #pending = new Set<Pending>();
   #pendingByAddress = new Map<string, Set<Pending>>();
@@ -105,6 +177,8 @@ export class Admission {
     this.#maxPendingPerAddress = limits.maxPendingPerAddress ??
       MAX_PENDING_PER_ADDRESS;
     this.#exemptLoopback = limits.exemptLoopback ?? true;
+    this.#exemptAlso = limits.exempt ?? (() => false);
+    this.#onSlowedDown = limits.onSlowedDown ?? (() => {});
   }
 
   /** Connections in the pending budget now. */
@@ -163,9 +237,56 @@ export class Admission {
   }
 
   /**
+   * Checks a token presented from `address`, the one way every port does:
+   *
+   * 1. a wrong token this address sent before (one of its last
+   *    {@linkcode WRONG_TOKEN_HISTORY} distinct ones) is refused at once:
+   *    `repeat`, no wait, not counted;
+   * 2. any other waits its turn ({@linkcode Admission.tokenDelay}), right
+   *    or wrong, so that the time of the answer does not tell which it
+   *    was; `slowed down` when its turn is more than 4 s away;
+   * 3. then `right`, or `wrong`, counted ({@linkcode Admission.wrongToken}).
+   *
+   * @param address The viewer's address.
+   * @param presented The token, compared, and what was sent.
+   * @param signal Ends a wait (`gone`): the connection was evicted or the
+   * server stops.
+   * @returns The verdict.
+   *
+   * @example A stale token, again and again, slows nobody down
+   * ```ts
+   * import assert from "node:assert/strict";
+   * const admission = new Admission({ maxPerAddress: 0 });
+   * const stale = { right: false, sent: "camwire an-old-token" };
+   * assert.equal(await admission.checkToken("10.0.0.1", stale), "wrong");
+   * for (let i = 0; i < 20; i++) {
+   *   assert.equal(await admission.checkToken("10.0.0.1", stale), "repeat");
+   * }
+   * assert.equal(admission.tokenDelay("10.0.0.1"), 0);
+   * ```
+   */
+  async checkToken(
+    address: string,
+    presented: Presented,
+    signal?: AbortSignal,
+  ): Promise<TokenVerdict> {
+    // Hashed whether right or wrong: the same work either way.
+    const hash = hashOf(presented.sent);
+    if (!presented.right && this.#seen(address, hash)) return "repeat";
+    const wait = this.tokenDelay(address);
+    if (wait === null) return "slowed down";
+    if (wait > 0 && !(await sleep(wait, signal))) return "gone";
+    if (presented.right) return "right";
+    return this.#noteWrong(address, hash, performance.now())
+      ? "wrong"
+      : "repeat"; // the same token, sent again while this one waited
+  }
+
+  /**
    * How long to hold a token of `address` before checking it: 0 until it
-   * has sent {@linkcode FREE_WRONG_TOKENS} wrong ones, then its checks
-   * come one at a time, spaced 250 ms, doubling to 4 s per wrong token.
+   * has sent {@linkcode FREE_WRONG_TOKENS} distinct wrong ones, then its
+   * checks come one at a time, spaced 250 ms, doubling to 4 s per wrong
+   * token. Each call takes a turn.
    *
    * @param address The peer's address.
    * @param now The time, `performance.now()`.
@@ -173,36 +294,68 @@ export class Admission {
    * longer than 4 s: refuse it now.
    */
   tokenDelay(address: string, now: number = performance.now()): number | null {
-    const wrong = this.#wrong.get(address);
+    const wrong = this.#wrongOf(address, now);
     if (wrong === undefined) return 0;
-    if (now - wrong.last > FORGET_MS) {
-      this.#wrong.delete(address);
-      return 0;
-    }
     const over = wrong.count - FREE_WRONG_TOKENS;
     if (over < 0) return 0;
     const spacing = Math.min(FIRST_SPACING_MS * 2 ** over, MAX_SPACING_MS);
     const at = Math.max(now, wrong.nextAt);
-    if (at - now > MAX_SPACING_MS) return null;
+    if (at - now > MAX_SPACING_MS) {
+      if (!wrong.told) {
+        wrong.told = true;
+        this.#onSlowedDown(address, wrong.count);
+      }
+      return null;
+    }
     wrong.nextAt = at + spacing;
     return at - now;
   }
 
   /**
-   * Notes a wrong token from `address`.
+   * Notes a wrong token from `address`, unless it is one of the last
+   * distinct ones it sent (see {@linkcode Admission.checkToken}).
    *
    * @param address The peer's address.
+   * @param sent What was sent.
    * @param now The time, `performance.now()`.
+   * @returns Whether it was new, and counted.
    */
-  wrongToken(address: string, now: number = performance.now()): void {
-    let wrong = this.#wrong.get(address);
+  wrongToken(
+    address: string,
+    sent: string,
+    now: number = performance.now(),
+  ): boolean {
+    return this.#noteWrong(address, hashOf(sent), now);
+  }
+
+  /** The wrong tokens of `address`, unless forgotten by `now`. */
+  #wrongOf(address: string, now: number): Wrong | undefined {
+    const wrong = this.#wrong.get(address);
+    if (wrong !== undefined && now - wrong.last > FORGET_MS) {
+      this.#wrong.delete(address);
+      return undefined;
+    }
+    return wrong;
+  }
+
+  #seen(address: string, hash: string): boolean {
+    return this.#wrongOf(address, performance.now())?.seen.includes(hash) ??
+      false;
+  }
+
+  #noteWrong(address: string, hash: string, now: number): boolean {
+    let wrong = this.#wrongOf(address, now);
     if (wrong === undefined) {
-      if (this.#wrong.size >= 10_000) this.#forgetOld(now);
-      wrong = { count: 0, last: now, nextAt: now };
+      if (this.#wrong.size >= MAX_ADDRESSES) this.#forgetOld(now);
+      wrong = { count: 0, last: now, nextAt: now, seen: [], told: false };
       this.#wrong.set(address, wrong);
     }
+    if (wrong.seen.includes(hash)) return false;
+    wrong.seen.push(hash);
+    if (wrong.seen.length > WRONG_TOKEN_HISTORY) wrong.seen.shift();
     wrong.count++;
     wrong.last = now;
+    return true;
   }
 
   #forgetOld(now: number): void {
@@ -210,11 +363,12 @@ export class Admission {
       if (now - wrong.last > FORGET_MS) this.#wrong.delete(address);
     }
     // Still full: a flood from many addresses; start over.
-    if (this.#wrong.size >= 10_000) this.#wrong.clear();
+    if (this.#wrong.size >= MAX_ADDRESSES) this.#wrong.clear();
   }
 
   #exempt(address: string): boolean {
-    return this.#exemptLoopback && isLoopback(address);
+    return (this.#exemptLoopback && isLoopback(address)) ||
+      this.#exemptAlso(address);
   }
 
   /** Evicts the oldest of `entries`. */
@@ -231,6 +385,15 @@ export class Admission {
     mine.delete(entry);
     if (mine.size === 0) this.#pendingByAddress.delete(entry.address);
   }
+}
+
+/**
+ * The keyed hash of a wrong token: 128 bits of HMAC-SHA-256 under
+ * {@linkcode HISTORY_KEY}.
+ */
+function hashOf(sent: string): string {
+  return createHmac("sha256", HISTORY_KEY).update(sent).digest()
+    .subarray(0, 16).toString("base64");
 }
 
 /**

@@ -4,28 +4,29 @@
  * connections, with admission rules that slow every token check down.
  */
 import assert from "node:assert/strict";
-import type { Admission } from "../net/admission.ts";
+import { Admission } from "../net/admission.ts";
 import { passDoor } from "./doorway.ts";
 import { LogTally } from "../net/tally.ts";
 
 /**
- * Admission whose token checks wait `delayMs`: `asked` resolves when the
- * token line has been read and the wait begins; `evict` evicts.
+ * The real admission rules, with every token check made to wait
+ * `delayMs`: `asked` resolves when the token line has been read and the
+ * wait begins; `evict` evicts the connection waiting.
  */
 function slowAdmission(delayMs: number) {
   const asked = Promise.withResolvers<void>();
   let evict = () => {};
-  const admission = {
-    enter(_address: string, onEvict: () => void) {
+  class SlowAdmission extends Admission {
+    override enter(address: string, onEvict: () => void): () => void {
       evict = onEvict;
-      return () => {};
-    },
-    tokenDelay() {
+      return super.enter(address, onEvict);
+    }
+    override tokenDelay(): number {
       asked.resolve();
       return delayMs;
-    },
-    wrongToken() {},
-  } as unknown as Admission;
+    }
+  }
+  const admission = new SlowAdmission({ maxPerAddress: 0 });
   return { admission, asked: asked.promise, evict: () => evict() };
 }
 

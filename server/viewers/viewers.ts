@@ -10,10 +10,11 @@
 import { HEADER_SIZE } from "../../framing.ts";
 import { stampFrame } from "../../common/jpeg.ts";
 import { message } from "../../common/cli.ts";
-import { seconds, sleep, wallClockMs } from "../../common/time.ts";
+import { seconds, wallClockMs } from "../../common/time.ts";
 import { type DeliveryTotals, LatestFrameSender } from "../../common/latest.ts";
 import type { DirectSender } from "../net/sockets.ts";
 import { closeQuietly, peerName } from "../net/net.ts";
+import type { Presented, TokenVerdict } from "../net/admission.ts";
 
 /** Bytes a viewer may send before it is dropped: viewers only listen. */
 const MAX_VIEWER_INPUT = 1024;
@@ -26,14 +27,16 @@ export const TOKEN_TIMEOUT_MS = 5000;
 export const HALF_CLOSED = "half-closed";
 
 /**
- * What slows down token guessing (server/net/admission.ts's `Admission`):
- * how long to hold a check, and the wrong ones to note.
+ * What checks a token for its address (server/net/admission.ts's
+ * `Admission.checkToken`): the wrong-token history and spacing of every
+ * port.
  */
 export interface TokenGate {
-  /** Milliseconds to wait before checking, or `null` to refuse now. */
-  tokenDelay(address: string): number | null;
-  /** Notes a wrong token from `address`. */
-  wrongToken(address: string): void;
+  checkToken(
+    address: string,
+    presented: Presented,
+    signal?: AbortSignal,
+  ): Promise<TokenVerdict>;
 }
 
 /** A viewer turned away; its message is the reason, for the log. */
@@ -45,40 +48,48 @@ export class Refusal extends Error {
   }
 }
 
+/** The reason of each refusing verdict, for the log. */
+const REFUSALS: Record<Exclude<TokenVerdict, "right">, string> = {
+  wrong: "wrong token",
+  repeat: "wrong token (sent before from its address: refused at once, " +
+    "not counted)",
+  "slowed down": "too many wrong tokens from its address: slowed down",
+  gone: "closed while its token check waited",
+};
+
 /**
- * Checks a viewer's first line against the token: `camwire <token>`.
- * With `admission`, an address that sent wrong tokens has its checks
- * spaced out ({@linkcode TokenGate}); its `signal` ends such a wait (the
- * connection was evicted or the server stops).
+ * Checks a viewer's first line against the token: `camwire <token>`,
+ * through `gate`'s rules for its address. A first line that does not
+ * start with `camwire ` (an HTTP request, a TLS ClientHello) cannot be the
+ * token whatever it is: it is refused at once, no guess.
  *
  * @param input What the viewer sends.
  * @param token The server's token.
- * @param admission The server's admission rules, and the viewer's address.
- * @throws {Refusal} When no line comes in time, the token is wrong, or
- * its address has sent too many wrong ones to be checked now.
+ * @param admission The server's token rules, the viewer's address, and a
+ * signal that ends a wait (the connection was evicted or the server stops).
+ * @throws {Refusal} When no line comes in time, it is not a token line,
+ * the token is wrong, or its address has sent too many wrong ones to be
+ * checked now.
  */
 export async function checkToken(
   input: ViewerInput,
   token: string,
-  admission?: { rules: TokenGate; address: string; signal?: AbortSignal },
+  admission: { rules: TokenGate; address: string; signal?: AbortSignal },
 ): Promise<void> {
   const line = await input.readLine(TOKEN_TIMEOUT_MS).catch(() => {
     throw new Refusal(`no token within ${TOKEN_TIMEOUT_MS / 1000} s`);
   });
-  if (admission !== undefined) {
-    const wait = admission.rules.tokenDelay(admission.address);
-    if (wait === null) {
-      throw new Refusal("too many wrong tokens from its address: slowed down");
-    }
-    if (wait > 0 && !(await sleep(wait, admission.signal))) {
-      throw new Refusal("closed while its token check waited");
-    }
-  }
   const [word, ...rest] = line.split(" ");
-  if (word !== "camwire" || !constantTimeEqual(rest.join(" "), token)) {
-    if (admission !== undefined) admission.rules.wrongToken(admission.address);
-    throw new Refusal("wrong token");
+  const right = constantTimeEqual(rest.join(" "), token);
+  if (word !== "camwire") {
+    throw new Refusal('not a viewer: its first line is not "camwire <token>"');
   }
+  const verdict = await admission.rules.checkToken(
+    admission.address,
+    { right, sent: line },
+    admission.signal,
+  );
+  if (verdict !== "right") throw new Refusal(REFUSALS[verdict]);
 }
 
 /** A connected viewer (TCP or TLS). */

@@ -1,0 +1,147 @@
+// Copyright 2026 the camwire authors. MIT license.
+/**
+ * The wrong-token rules of {@linkcode Admission} as units: a repeat is no
+ * guess, distinct ones keep their spacing, the history is bounded, the
+ * refusal is told once per address.
+ */
+import assert from "node:assert/strict";
+import {
+  Admission,
+  FREE_WRONG_TOKENS,
+  WRONG_TOKEN_HISTORY,
+} from "./admission.ts";
+
+const A = "203.0.113.7";
+
+Deno.test("Admission.checkToken: a wrong token sent again is refused at once as a repeat and not counted: the right token of a neighbour never waits", async () => {
+  const admission = new Admission({ maxPerAddress: 0 });
+  const stale = { right: false, sent: "camwire an-old-token" };
+  assert.equal(await admission.checkToken(A, stale), "wrong");
+  for (let i = 0; i < 50; i++) {
+    const start = performance.now();
+    assert.equal(await admission.checkToken(A, stale), "repeat");
+    assert.ok(performance.now() - start < 50);
+  }
+  const start = performance.now();
+  const right = { right: true, sent: "camwire s3cret" };
+  for (let i = 0; i < 10; i++) {
+    assert.equal(await admission.checkToken(A, right), "right");
+  }
+  assert.ok(performance.now() - start < 50, "a right token waited");
+});
+
+Deno.test("Admission: distinct wrong tokens keep the spacing (3 free, then 250 ms doubling to 4 s, then refused); repeats between them change nothing", () => {
+  const admission = new Admission({ maxPerAddress: 0 });
+  const delays: (number | null)[] = [];
+  let now = 0;
+  for (let i = 0; i < 9; i++) {
+    const delay = admission.tokenDelay(A, now);
+    delays.push(delay);
+    now += delay ?? 0;
+    assert.ok(admission.wrongToken(A, `camwire guess-${i}`, now));
+    // The previous guess again, and again: no new guess.
+    assert.equal(admission.wrongToken(A, `camwire guess-${i}`, now), false);
+  }
+  assert.deepEqual(delays, [0, 0, 0, 0, 250, 500, 1000, 2000, 4000]);
+  // Two checks at once: the second's turn would be 8 s away.
+  assert.equal(admission.tokenDelay(A, now), 4000);
+  assert.equal(admission.tokenDelay(A, now), null);
+  // Another address is not slowed.
+  assert.equal(admission.tokenDelay("198.51.100.1", now), 0);
+  // Forgotten after a quiet minute.
+  assert.equal(admission.tokenDelay(A, now + 61_000), 0);
+});
+
+Deno.test("Admission: the history keeps the last few distinct wrong tokens per address: an older one, pushed out, counts again", () => {
+  const admission = new Admission({ maxPerAddress: 0 });
+  for (let i = 0; i <= WRONG_TOKEN_HISTORY; i++) {
+    assert.ok(admission.wrongToken(A, `camwire guess-${i}`, 0));
+  }
+  // guess-0 was pushed out by the fifth; guess-1.. are still known.
+  assert.equal(admission.wrongToken(A, "camwire guess-2", 0), false);
+  assert.ok(admission.wrongToken(A, "camwire guess-0", 0));
+  // Per address: the same token from another is a first.
+  assert.ok(admission.wrongToken("198.51.100.1", "camwire guess-2", 0));
+});
+
+Deno.test("Admission.checkToken: a right token during a guessing address's spacing waits its turn, as a new wrong one does", async () => {
+  const admission = new Admission({ maxPerAddress: 0 });
+  for (let i = 0; i <= FREE_WRONG_TOKENS; i++) {
+    assert.equal(
+      await admission.checkToken(A, { right: false, sent: `guess-${i}` }),
+      "wrong",
+    );
+  }
+  // The 4th started the spacing: the next check waits 250 ms, right or not.
+  const start = performance.now();
+  assert.equal(
+    await admission.checkToken(A, { right: true, sent: "s3cret" }),
+    "right",
+  );
+  const ms = performance.now() - start;
+  assert.ok(ms >= 240, `the right token waited ${ms} ms`);
+  // A known wrong one does not wait.
+  const again = performance.now();
+  assert.equal(
+    await admission.checkToken(A, { right: false, sent: "guess-0" }),
+    "repeat",
+  );
+  assert.ok(performance.now() - again < 50);
+});
+
+Deno.test("Admission.checkToken: one wrong token sent several times at once is counted once", async () => {
+  const admission = new Admission({ maxPerAddress: 0 });
+  for (let i = 0; i <= FREE_WRONG_TOKENS; i++) {
+    await admission.checkToken(A, { right: false, sent: `guess-${i}` });
+  }
+  // Three of the same, all waiting their turns before the first is known.
+  const same = { right: false, sent: "guess-x" };
+  const verdicts = await Promise.all(
+    [1, 2, 3].map(() => admission.checkToken(A, same)),
+  );
+  assert.deepEqual(verdicts.sort(), ["repeat", "repeat", "wrong"]);
+});
+
+Deno.test("Admission.checkToken: a wait ended by its signal is `gone`; an address past 4 s of turns is `slowed down`, told once with its count", async () => {
+  const told: [string, number][] = [];
+  const admission = new Admission({
+    maxPerAddress: 0,
+    onSlowedDown: (address, n) => told.push([address, n]),
+  });
+  for (let i = 0; i < 8; i++) admission.wrongToken(A, `guess-${i}`);
+  // 8 wrong: each check takes a 4 s turn, the first one now.
+  assert.equal(
+    await admission.checkToken(A, { right: true, sent: "s3cret" }),
+    "right",
+  );
+  const stop = new AbortController();
+  const waiting = admission.checkToken(
+    A,
+    { right: true, sent: "s3cret" },
+    stop.signal,
+  );
+  // The next turn would be 8 s away: refused unchecked.
+  for (let i = 0; i < 3; i++) {
+    assert.equal(
+      await admission.checkToken(A, { right: true, sent: "s3cret" }),
+      "slowed down",
+    );
+  }
+  stop.abort();
+  assert.equal(await waiting, "gone");
+  assert.deepEqual(told, [[A, 8]]);
+});
+
+Deno.test("Admission: exempt addresses (trusted proxies) skip the per-address limits, not the token rules", () => {
+  const admission = new Admission({
+    maxPerAddress: 1,
+    exempt: (address) => address === "10.0.0.5",
+  });
+  assert.ok(admission.takeViewer("10.0.0.5") !== null);
+  assert.ok(admission.takeViewer("10.0.0.5") !== null);
+  assert.ok(admission.takeViewer("10.0.0.6") !== null);
+  assert.equal(admission.takeViewer("10.0.0.6"), null);
+  for (let i = 0; i < 4; i++) admission.wrongToken("10.0.0.5", `g${i}`, 0);
+  assert.equal(admission.tokenDelay("10.0.0.5", 0), 0);
+  assert.equal(admission.tokenDelay("10.0.0.5", 0), 500);
+});
