@@ -49,6 +49,7 @@ import {
   type ServerFlags,
 } from "./server/flags.ts";
 import { isLoopback } from "./server/net/admission.ts";
+import { TrustedProxies } from "./server/net/proxy.ts";
 import { freeUdpPort, Publisher } from "./server/capture/publish.ts";
 import { Broadcaster } from "./server/viewers/viewers.ts";
 import { DirectSender } from "./server/net/sockets.ts";
@@ -91,6 +92,7 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<CamwireServer> {
   const settings = withDefaults(options);
+  TrustedProxies.parse(settings.trustedProxies); // throws before anything starts
   if (settings.preview && !hasDisplay(Deno.env.toObject(), Deno.build.os)) {
     // ffplay would run on with no window: refuse before anything starts.
     throw new CamwireError(

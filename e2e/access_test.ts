@@ -19,7 +19,7 @@ import {
   readWireFrame,
   spawnServer,
 } from "../testing/hostile.ts";
-import { get, rawRequest } from "../testing/raw_http.ts";
+import { get, hasJpeg, rawRequest } from "../testing/raw_http.ts";
 import { sleep } from "../common/time.ts";
 import { within } from "../testing/util.ts";
 
@@ -163,6 +163,76 @@ Deno.test("access: wrong tokens slow their sender over TCP: after the free ones 
     assert.ok(waits[0]! >= 1500, `${waits}`);
     assert.ok(waits.slice(1).every((w) => w < 500), `${waits}`);
   });
+});
+
+/** A Basic credential's header, with the token as its password. */
+function basic(password: string): string {
+  return `Basic ${btoa(`camwire:${password}`)}`;
+}
+
+Deno.test("access: wrong tokens over HTTP (Basic auth, ?token=) slow their sender as over TCP: 20 distinct take ≥ 2 s, none gets a picture, the address's refusal is logged, and the right token from another address is answered at once", async () => {
+  await withServer(
+    ["--token", "s3cret", "--http-port", "0", "--trusted-proxy", "127.0.0.1"],
+    async (server) => {
+      const port = server.httpPort!;
+      const kinds = [
+        ["Basic", "203.0.113.7", (i: number) =>
+          get("/snapshot.jpg", {
+            Authorization: basic(`guess-${i}`),
+            "X-Forwarded-For": "203.0.113.7",
+          })],
+        [
+          "?token=",
+          "203.0.113.8",
+          (i: number) =>
+            get(`/snapshot.jpg?token=guess-${i}`, {
+              "X-Forwarded-For": "203.0.113.8",
+            }),
+        ],
+      ] as const;
+      for (const [kind, address, request] of kinds) {
+        const start = performance.now();
+        const guesses = Array.from(
+          { length: 20 },
+          (_, i) => rawRequest(port, request(i), { ms: 8000 }),
+        );
+        await sleep(50); // the guesses are in
+        // Another viewer behind the same proxy, with the right token.
+        const right = await rawRequest(
+          port,
+          get("/snapshot.jpg", {
+            Authorization: basic("s3cret"),
+            "X-Forwarded-For": "198.51.100.1",
+          }),
+        );
+        const answers = await Promise.all(guesses);
+        const ms = performance.now() - start;
+        const statuses = answers.map((a) => a.status);
+        console.log(
+          `${kind}: 20 wrong answered in ${ms.toFixed(0)} ms (${statuses}); ` +
+            `the right token from another address in ${right.ms.toFixed(0)} ms`,
+        );
+        assert.equal(right.status, 200, right.text.slice(0, 200));
+        assert.ok(hasJpeg(right.bytes));
+        assert.ok(right.ms < 1000, `the right token took ${right.ms} ms`);
+        assert.ok(ms >= 2000, `20 wrong tokens answered in ${ms} ms`);
+        for (const answer of answers) {
+          assert.ok([401, 429].includes(answer.status), answer.text);
+          assert.ok(!hasJpeg(answer.bytes), "a picture for a wrong token");
+        }
+        assert.ok(statuses.includes(429), `${statuses}`);
+        await server.waitForLine(
+          new RegExp(
+            `camwire: ${
+              address.replaceAll(".", "\\.")
+            } sent \\d+ wrong tokens: its token checks are refused`,
+          ),
+          2000,
+        );
+      }
+      assert.ok(!server.lines.some((l) => /guess-|s3cret/.test(l)));
+    },
+  );
 });
 
 Deno.test("access: the TCP, pickle and HTTP ports count one address's wrong tokens together, and its refusal is one line with the count", async () => {

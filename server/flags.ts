@@ -9,6 +9,7 @@
 
 import {
   intFlag,
+  message,
   parseFlags,
   secondsFlag,
   tokenFlag,
@@ -23,6 +24,7 @@ import {
 import { type CameraFlags, readCameraFlags } from "./camera/camera.ts";
 import { PIXEL_FORMATS } from "./camera/mode.ts";
 import { DEFAULT_SEND_QUEUE } from "./options.ts";
+import { TrustedProxies } from "./net/proxy.ts";
 
 /**
  * Prints the server's `--help`.
@@ -116,6 +118,10 @@ ACCESS:
                           anyone who reaches the port can watch); or CAMWIRE_TOKEN
   --user <NAME>           With --token: the user name HTTP Basic auth must give, the
                           token being its password (default any name)
+  --trusted-proxy <ADDR>  A reverse proxy in front of --http-port (repeatable; CIDR
+                          allowed, e.g. 127.0.0.1, 10.0.0.0/8, ::1): its requests count
+                          as the address in X-Forwarded-For or Forwarded (default none:
+                          behind a proxy, every viewer is the proxy's one address)
   --cert <FILE>           PEM certificate: serve over TLS (with --key) (default off)
   --key <FILE>            PEM private key of --cert
   -h, --help              Show this help
@@ -154,6 +160,7 @@ export interface ServerFlags extends CameraFlags {
   maxClientsPerIp: number;
   sendQueue: number;
   token: string | undefined;
+  trustedProxies: string[];
   cert: string | undefined;
   key: string | undefined;
 }
@@ -202,6 +209,7 @@ export function parseServerFlags(
     "max-clients-per-ip": { type: "string", default: "100" },
     "send-queue": { type: "string", default: String(DEFAULT_SEND_QUEUE) },
     token: { type: "string" },
+    "trusted-proxy": { type: "string", multiple: true, default: [] },
     cert: { type: "string" },
     key: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
@@ -254,6 +262,11 @@ export function parseServerFlags(
       "--user goes with --token (the token is its password)",
     );
   }
+  try {
+    TrustedProxies.parse(values["trusted-proxy"]);
+  } catch (error) {
+    throw new UsageError(message(error));
+  }
   return {
     host: values.host,
     port,
@@ -297,6 +310,7 @@ export function parseServerFlags(
     ),
     sendQueue: intFlag("send-queue", values["send-queue"], [0, 1 << 30]),
     token,
+    trustedProxies: values["trusted-proxy"],
     cert: values.cert,
     key: values.key,
   };
@@ -350,8 +364,15 @@ function uselessFlags(values: {
   "on-demand": boolean;
   device?: string | undefined;
   source: string;
+  "trusted-proxy": string[];
+  "http-port"?: string | undefined;
 }): string[] {
   const warnings: string[] = [];
+  if (values["trusted-proxy"].length > 0 && values["http-port"] === undefined) {
+    warnings.push(
+      "camwire: warning: --trusted-proxy does nothing without --http-port (only HTTP requests name the viewer behind a proxy)",
+    );
+  }
   if (values["idle-stop"] !== undefined && !values["on-demand"]) {
     warnings.push(
       "camwire: warning: --idle-stop does nothing without --on-demand",

@@ -100,6 +100,18 @@ export interface ServerOptions {
   /** Viewers must send `camwire <token>\n` first. @default {undefined} */
   token?: string | undefined;
   /**
+   * Reverse proxies in front of the HTTP port (addresses or CIDR ranges):
+   * their requests count as the address in `X-Forwarded-For` or
+   * `Forwarded` (server/net/proxy.ts). @default {[]}
+   */
+  trustedProxies?: string[];
+  /**
+   * Whether loopback viewers skip the per-address rules (the pending
+   * budget per address, `maxClientsPerIp`); off, 127.0.0.1 is one address
+   * like any other. @default {true}
+   */
+  exemptLoopback?: boolean;
+  /**
    * Also send the capture, as H.264, to these media servers (`rtmp://`,
    * `rtmps://`, `rtsp://`, `srt://`). @default {[]}
    */
@@ -179,6 +191,8 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     sendQueue: DEFAULT_SEND_QUEUE,
     directSend: true,
     token: undefined,
+    trustedProxies: [],
+    exemptLoopback: true,
     publish: [],
     onDemand: false,
     idleStopMs: 5000,

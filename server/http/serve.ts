@@ -39,6 +39,7 @@ import {
 import { holdPlace } from "../viewers/doorway.ts";
 import { acceptEach, closeQuietly, listen, peerName } from "../net/net.ts";
 import type { LogTally } from "../net/tally.ts";
+import type { TrustedProxies } from "../net/proxy.ts";
 
 /**
  * Time a client has for its TLS handshake and whole request head. A
@@ -53,6 +54,11 @@ export interface HttpServeOptions extends HttpOptions {
   admission: Admission;
   /** Where refusals and bad requests are counted. */
   tally: LogTally;
+  /**
+   * `--trusted-proxy`: peers whose `X-Forwarded-For` or `Forwarded` names
+   * the viewer's address. @default {none}
+   */
+  trustedProxies?: TrustedProxies;
 }
 
 /**
@@ -165,6 +171,8 @@ class HttpServer {
     if (head === null || this.#closing) return this.#close(conn);
     const answer = await this.side.handle(this.#request(conn, head), {
       remoteAddr: conn.remoteAddr,
+      address: this.#options.trustedProxies?.clientOf(address, head.headers) ??
+        address,
       signal: this.#stopping.signal,
     });
     if (answer instanceof StreamGrant) return this.#stream(conn, answer);
