@@ -124,7 +124,7 @@ function tlsWords(error: unknown, conn: Connection): string | undefined {
  *   { where: "tcp://cam:9999", host: "cam", tls: false, token: false },
  *   new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02]),
  * );
- * assert.match(error.message, /TLS port.*--tls/);
+ * assert.match(error.message, /the server speaks TLS: use --tls \(and --ca/);
  * ```
  */
 export function streamError(
@@ -135,7 +135,7 @@ export function streamError(
   const { where } = conn;
   if (!conn.tls && first !== undefined && isTlsRecord(first)) {
     return new CamwireError(
-      `${where} answered in TLS: it is a TLS port, try --tls (with --ca FILE for a self-signed certificate)`,
+      `${where}: the server speaks TLS: use --tls (and --ca FILE for a self-signed certificate)`,
     );
   }
   if (error instanceof FramingError) {

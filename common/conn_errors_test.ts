@@ -158,7 +158,7 @@ Deno.test("plain client to a TLS port that closes it after a handshake deadline:
   assert.ok(out.ms < 4000, `it waited ${out.ms.toFixed(0)} ms`);
 });
 
-Deno.test("plain client answered with a TLS alert (a TLS port reading a token line): 'it is a TLS port, try --tls'", async () => {
+Deno.test("plain client answered with a TLS alert (a TLS port reading a token line): 'the server speaks TLS: use --tls (and --ca …)'", async () => {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = listener.accept().then(async (conn) => {
     // TLS 1.2 record: alert, fatal, decode_error.
@@ -173,7 +173,7 @@ Deno.test("plain client answered with a TLS alert (a TLS port reading a token li
   assert.equal(out.code, 1);
   assert.equal(
     out.stderr.trim(),
-    `camwire: tcp://127.0.0.1:${listener.addr.port} answered in TLS: it is a TLS port, try --tls (with --ca FILE for a self-signed certificate)`,
+    `camwire: tcp://127.0.0.1:${listener.addr.port}: the server speaks TLS: use --tls (and --ca FILE for a self-signed certificate)`,
   );
 });
 

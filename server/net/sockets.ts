@@ -15,6 +15,9 @@ import { EAGAIN, EINTR, errno, type Libc, openLibc } from "../sys/libc.ts";
 /** Linux constants, from <sys/socket.h>, <netinet/tcp.h>. */
 const IPPROTO_TCP = 6;
 const TCP_NOTSENT_LOWAT = 25;
+const TCP_INFO = 11;
+/** Where `tcpi_bytes_received` (Linux 4.1+) is in `struct tcp_info`. */
+const BYTES_RECEIVED_AT = 128;
 const AF_INET = 2;
 const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
@@ -201,6 +204,72 @@ function cutNow(): void {
     }
   }
   for (const conn of conns) closeConn(conn);
+}
+
+/** Scratch space of {@linkcode cutSilent}. */
+const tcpInfo = new Uint8Array(256);
+const tcpInfoLength = new Uint32Array(1);
+
+/** Bytes the peer of a socket has sent so far, or -1 when unknown. */
+function bytesReceived(lib: Libc, fd: number): number {
+  tcpInfoLength[0] = tcpInfo.length;
+  const rc = lib.symbols.getsockopt(
+    fd,
+    IPPROTO_TCP,
+    TCP_INFO,
+    tcpInfo,
+    tcpInfoLength,
+  );
+  if (rc !== 0 || tcpInfoLength[0]! < BYTES_RECEIVED_AT + 8) return -1;
+  return Number(
+    new DataView(tcpInfo.buffer).getBigUint64(BYTES_RECEIVED_AT, true),
+  );
+}
+
+/**
+ * Of connections accepted on a TLS port, ends those whose peer has sent
+ * nothing at all: each is sent `say` beneath Deno (its first and last
+ * bytes on the wire: a TLS alert, which a plain client can recognize),
+ * then shut down and closed. A TLS client sends its ClientHello as soon
+ * as it connects; one that has sent nothing is a plain client waiting
+ * for frames. Why TCP_INFO's byte count (`tcpi_bytes_received`) and not a
+ * peek at the first byte: Deno's TLS reads a connection as soon as it is
+ * accepted (measured on Deno 2.9.6: `recv(MSG_PEEK)` found the socket
+ * empty once a ClientHello or any byte had come), and it answers a
+ * first byte that is not a TLS record at once by itself (an alert, and the
+ * handshake fails); silence is what it cannot tell from a slow client.
+ *
+ * @param conns The connections (their handshakes not done).
+ * @param say The bytes to send each silent one.
+ * @returns Those found silent, now closed; `null` where libc cannot be
+ * had. One not found (IPv6) is left alone.
+ */
+export function cutSilent(
+  conns: Iterable<Deno.Conn>,
+  say: Uint8Array,
+): Set<Deno.Conn> | null {
+  const lib = openLibc();
+  if (lib === null) return null;
+  const byKey = new Map<string, Deno.Conn>();
+  for (const conn of conns) {
+    const key = connKey(conn);
+    if (key !== null) byKey.set(key, conn);
+  }
+  const cut = new Set<Deno.Conn>();
+  // One synchronous run, as in cutNow: no fd changes hands meanwhile.
+  for (const fd of byKey.size === 0 ? [] : openFds()) {
+    const key = socketKey(lib, fd);
+    const conn = key === null ? undefined : byKey.get(key);
+    if (conn === undefined) continue;
+    byKey.delete(key!);
+    if (bytesReceived(lib, fd) !== 0) continue;
+    lib.symbols.send(fd, say, BigInt(say.length), MSG_DONTWAIT | MSG_NOSIGNAL);
+    lib.symbols.shutdown(fd, SHUT_RDWR);
+    cut.add(conn);
+    if (byKey.size === 0) break;
+  }
+  for (const conn of cut) closeConn(conn);
+  return cut;
 }
 
 function closeConn(conn: Deno.Conn): void {

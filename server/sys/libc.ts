@@ -41,6 +41,11 @@ export const SYMBOLS = {
     parameters: ["i32", "i32", "i32", "buffer", "u32"],
     result: "i32",
   },
+  // getsockopt(fd, level, name, value, &length): TCP_INFO's counters.
+  getsockopt: {
+    parameters: ["i32", "i32", "i32", "buffer", "buffer"],
+    result: "i32",
+  },
   // The length is a usize, passed as a bigint: as a number it would leave
   // V8's fast call path and cost twice as much.
   send: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },

@@ -15,15 +15,32 @@ import { message } from "../../common/cli.ts";
 import type { DeliveryTotals } from "../../common/latest.ts";
 import { addressOf, type Admission } from "../net/admission.ts";
 import { closeQuietly, peerName } from "../net/net.ts";
+import { cutSilent } from "../net/sockets.ts";
 import type { LogTally } from "../net/tally.ts";
 import { checkToken, Refusal, Viewer, ViewerInput } from "./viewers.ts";
 
 /**
  * Time a TLS client has for its handshake. A LAN handshake takes a few ms;
- * a plain TCP client on the TLS port sends no ClientHello and is closed at
- * this deadline (it then reports the close), not left waiting.
+ * one across the world a few round trips.
  */
 const HANDSHAKE_TIMEOUT_MS = 3000;
+/**
+ * Time a TLS client has for its first byte. It sends its ClientHello right
+ * behind the last packet of the TCP handshake, which is what makes the
+ * server accept it: it comes at once, or, lost, after one resend (Linux's
+ * shortest resend timeout is 200 ms, plus a round trip). A plain client on
+ * the TLS port sends nothing, waiting for frames: it is told with a TLS
+ * alert and closed here, within 1 s, not at the handshake deadline (3 s
+ * before). Where the server cannot tell silence (no libc, IPv6), the
+ * handshake deadline closes it.
+ */
+export const FIRST_BYTE_MS = 700;
+/**
+ * What a silent plain client on the TLS port is told: a fatal TLS alert
+ * (handshake_failure), the record rustls answers a plain client's line
+ * with; the client recognizes a TLS record (common/conn_errors.ts).
+ */
+const TLS_ALERT = new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28]);
 
 /** A connection's place in the pending budget (see {@linkcode holdPlace}). */
 export interface Place {
@@ -207,7 +224,10 @@ export async function admitViewer(
 }
 
 /**
- * Completes a TLS connection's handshake within 3 s; a plain connection passes at once.
+ * Completes a TLS connection's handshake within 3 s; a plain connection
+ * passes at once. One that has sent nothing at all after
+ * {@linkcode FIRST_BYTE_MS} is no TLS client: it is sent a TLS alert and
+ * closed then.
  *
  * @param conn The connection.
  * @throws {Refusal} When the handshake fails or does not end in time (the
@@ -216,19 +236,50 @@ export async function admitViewer(
 export async function tlsHandshake(conn: Deno.Conn): Promise<void> {
   if (!("handshake" in conn)) return;
   let late = false;
+  let silent = false;
   const timer = setTimeout(() => {
     late = true;
     closeQuietly(conn);
   }, HANDSHAKE_TIMEOUT_MS);
+  const sniff = setTimeout(
+    () => checkSilent(conn, () => silent = true),
+    FIRST_BYTE_MS,
+  );
   try {
     await (conn as Deno.TlsConn).handshake();
   } catch (error) {
     throw new Refusal(
-      late
+      silent
+        ? `nothing sent within ${FIRST_BYTE_MS} ms: a plain client on the TLS port (told so with a TLS alert)`
+        : late
         ? `no TLS handshake within ${HANDSHAKE_TIMEOUT_MS / 1000} s`
         : `TLS handshake failed: ${message(error)}`,
     );
   } finally {
     clearTimeout(timer);
+    clearTimeout(sniff);
+    toCheck.delete(conn);
   }
+}
+
+/** Connections past {@linkcode FIRST_BYTE_MS} in their handshake. */
+const toCheck = new Map<Deno.Conn, () => void>();
+/**
+ * How long {@linkcode checkSilent} gathers connections for one scan of the
+ * process's fds: a burst of silent connects then costs a few scans.
+ */
+const CHECK_BATCH_MS = 25;
+
+/** Ends `conn` soon, with `onSilent` called first, if its peer sent nothing. */
+function checkSilent(conn: Deno.Conn, onSilent: () => void): void {
+  if (toCheck.size === 0) {
+    setTimeout(() => {
+      const batch = new Map(toCheck);
+      toCheck.clear();
+      // The cut handshakes reject later, once these are all marked.
+      const found = cutSilent(batch.keys(), TLS_ALERT);
+      for (const silent of found ?? []) batch.get(silent)!();
+    }, CHECK_BATCH_MS);
+  }
+  toCheck.set(conn, onSilent);
 }
