@@ -241,7 +241,5 @@ Deno.test("--max-clients-per-ip on a running server over TCP: startServer with t
   } finally {
     for (const viewer of viewers) await viewer.close();
     await within(server.close(), 10_000, "the server to stop");
-    // The capture's 100 ms grace timer for ffmpeg's exit outlives close().
-    await sleep(200);
   }
 });

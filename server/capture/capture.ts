@@ -366,12 +366,14 @@ export class CaptureSupervisor {
     this.#framed = false;
     // A moment's grace: on Ctrl-C the terminal signals ffmpeg too, and its
     // exit must not be taken for a fault before the server sees the signal.
-    capture.ended.then((status) =>
+    // An exit after stop() or pause() is no fault: no timer outlives them.
+    capture.ended.then((status) => {
+      if (this.#stopped || capture !== this.#capture) return;
       this.#clock.setTimeout(
         () => this.#onExit(capture, status),
         EXIT_GRACE_MS,
-      )
-    );
+      );
+    });
     return capture;
   }
 
