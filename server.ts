@@ -27,7 +27,12 @@ import {
   readPem,
 } from "./common/cli.ts";
 import { hasDisplay } from "./common/ffplay.ts";
-import { captureArgs, describeSource } from "./server/capture/ffmpeg.ts";
+import {
+  captureArgs,
+  changesPicture,
+  describeSource,
+} from "./server/capture/ffmpeg.ts";
+import { StdinCapture } from "./server/capture/stdin.ts";
 import {
   CaptureSupervisor,
   checkOverlay,
@@ -219,7 +224,8 @@ async function startCapture(
  * Starts a supervisor for one source and waits for its first frame. A
  * camera goes to the backend `--capture` decides (camera.ts); with `auto`,
  * a V4L2 capture that fails to start for a reason other than busy, no
- * permission or no device is retried once with ffmpeg.
+ * permission or no device is retried once with ffmpeg. JPEGs on stdin
+ * already `--width` wide pass through (stdin.ts).
  */
 async function superviseSource(
   settings: ServerSettings,
@@ -250,26 +256,39 @@ async function superviseSource(
     : undefined;
   const supervise = async (backend: CameraBackend | undefined) => {
     if (backend !== undefined) settings.log(`camwire: ${backend.line}`);
+    const args = captureArgs({
+      ...source,
+      width: settings.width,
+      fps: backend?.fps ?? settings.fps,
+      quality: settings.quality,
+      os: Deno.build.os,
+      loop: !settings.exitOnSourceEnd,
+      relays: relayUrls,
+      cameraMode: backend?.cameraMode,
+      picture,
+    });
+    const launch = backend?.launch ??
+      (source.kind === "stdin"
+        ? (onFrame: (jpeg: Uint8Array) => void) =>
+          new StdinCapture({
+            input: Deno.stdin.readable,
+            width: settings.width,
+            reencode: relayUrls.length > 0 || changesPicture(picture),
+            ffmpeg: settings.ffmpeg,
+            ffmpegArgs: args,
+            onFrame,
+          })
+        : undefined);
     const supervisor = new CaptureSupervisor({
       ffmpeg: settings.ffmpeg,
-      args: captureArgs({
-        ...source,
-        width: settings.width,
-        fps: backend?.fps ?? settings.fps,
-        quality: settings.quality,
-        os: Deno.build.os,
-        loop: !settings.exitOnSourceEnd,
-        relays: relayUrls,
-        cameraMode: backend?.cameraMode,
-        picture,
-      }),
+      args,
       stdin: source.kind === "stdin" ? "inherit" : "null",
       stallTimeoutMs: settings.stallTimeoutMs,
       exitOnSourceEnd: settings.exitOnSourceEnd,
       onFrame,
       onNoSignal,
       log: settings.log,
-      ...(backend?.launch ? { launch: backend.launch } : {}),
+      ...(launch ? { launch } : {}),
     });
     await supervisor.start(describeSource(source));
     return supervisor;
@@ -293,14 +312,17 @@ async function superviseSource(
 function stdinError(error: SourceOpenError): CamwireError {
   const pipe =
     "pipe a camera's MJPEG in, e.g. rpicam-vid --codec mjpeg -o - | deno run -A server.ts --source -";
+  const reason = error.message.replace(/^Cannot open [^:]*: /, "");
+  if (/^stdin ended/.test(reason)) {
+    return new CamwireError(`--source -: ${reason} (${pipe})`);
+  }
   if (/does not contain any stream|End of file/i.test(error.message)) {
     return new CamwireError(
       `--source -: stdin ended before a whole JPEG came (${pipe})`,
     );
   }
-  const reason = error.message.replace(/^Cannot open [^:]*: /, "");
   return new CamwireError(
-    `--source -: stdin gave no JPEG, is it MJPEG? (${pipe}): ffmpeg says: ${reason}`,
+    `--source -: stdin gave no JPEG, is it MJPEG? (${pipe}): ${reason}`,
   );
 }
 

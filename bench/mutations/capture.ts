@@ -143,4 +143,26 @@ export const CAPTURE: Mutation[] = [
     tests: ["e2e/server_test.ts"],
     filter: "preview",
   },
+  {
+    name: "stdin: --width-wide JPEGs re-encoded instead of passed through",
+    file: "server/capture/stdin.ts",
+    from: "if (!reencode && jpegSize(frames[0]!)?.width === width) {",
+    to: "if (!reencode && jpegSize(frames[0]!)?.width === -1) {",
+    tests: ["server/capture/stdin_test.ts"],
+  },
+  {
+    name: "stdin: JPEGs of another width passed through unscaled",
+    file: "server/capture/stdin.ts",
+    from: "if (!reencode && jpegSize(frames[0]!)?.width === width) {",
+    to: "if (!reencode) {",
+    tests: ["server/capture/stdin_test.ts"],
+  },
+  {
+    name: "stdin: ffmpeg fed what it can take at once, the rest dropped",
+    file: "server/capture/stdin.ts",
+    from: "if (!await encoder.write(chunk)) break; // ffmpeg is gone",
+    to: "encoder.feed(chunk);",
+    tests: ["server/capture/stdin_test.ts"],
+    filter: "re-encodes",
+  },
 ];

@@ -126,6 +126,25 @@ export class Capture implements SupervisedCapture {
     return true;
   }
 
+  /**
+   * Writes input to ffmpeg and waits until it took it: the pace of a
+   * stream that must not lose a frame (a file piped in on stdin).
+   *
+   * @returns Whether it was written (not when ffmpeg is gone).
+   */
+  async write(bytes: Uint8Array): Promise<boolean> {
+    const stdin = this.#stdin;
+    if (stdin === null) return false;
+    return await stdin.write(bytes).then(() => true, () => false);
+  }
+
+  /** Closes ffmpeg's input: it encodes what it has, then exits by itself. */
+  async endInput(): Promise<void> {
+    const stdin = this.#stdin;
+    this.#stdin = null;
+    await stdin?.close().catch(() => {});
+  }
+
   /** Ends ffmpeg and waits until its output is drained. */
   async stop(): Promise<void> {
     const stdin = this.#stdin;
