@@ -293,7 +293,7 @@ async function superviseSource(
     await supervisor.start(describeSource(source));
     return supervisor;
   };
-  const backend = camera && cameraBackend(camera);
+  const backend = camera && await cameraBackend(camera);
   try {
     return await supervise(backend);
   } catch (error) {
@@ -331,7 +331,12 @@ const TEST_PATTERN: Source = { kind: "test", input: "", explicit: false };
 
 /** `--source` and `--device` decided: what ffmpeg is to open. */
 async function chooseSource(settings: ServerSettings): Promise<Source> {
-  const source = resolveSource(settings.source, settings.device, Deno.build.os);
+  const source = resolveSource(
+    settings.source,
+    settings.device,
+    Deno.build.os,
+    settings.cameraNamed,
+  );
   if (source.kind === "test" && !source.explicit) {
     settings.log(
       `camwire: no camera at ${settings.device}; streaming the test pattern instead`,

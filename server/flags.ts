@@ -48,7 +48,8 @@ OPTIONS:
   --port <PORT>           TCP port (default 9999)
   --source <SOURCE>       auto | camera | test | a file path or URL | - (MJPEG on stdin)
                           (default auto: the camera if present, else the test pattern)
-  --device <DEVICE>       Camera device (default ${device}; Linux: /dev/videoN,
+  --device <DEVICE>       Camera device (default ${device}; Linux: /dev/videoN, or a
+                          name that survives a replug: /dev/v4l/by-id/usb-...,
                           Windows: video=<name>, default the first camera listed,
                           macOS: avfoundation index)
   --width <PIXELS>        Frame width; the height keeps the aspect ratio (default 320)
@@ -71,7 +72,9 @@ CAMERA (Linux):
   --capture <HOW>         auto | v4l2 | ffmpeg (default auto: V4L2 through FFI when the
                           device is a V4L2 camera, else ffmpeg; if V4L2 fails on this
                           camera, ffmpeg with a warning). The camera's own MJPEG at
-                          --width wide is passed through: no ffmpeg at all
+                          --width wide is passed through: no ffmpeg at all. With
+                          --device or --capture given, a camera missing at start is
+                          an error, never the test pattern
   --input-format <FMT>    Camera pixel format: ${
       PIXEL_FORMATS.map((f) => f.name).join(", ")
     }

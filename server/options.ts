@@ -7,6 +7,7 @@
  */
 
 import { defaultDevice, type Flip, type Rotation } from "./capture/ffmpeg.ts";
+import { devFolder } from "./camera/names.ts";
 
 /**
  * Default bound on the bytes queued unsent per viewer: a couple of frames.
@@ -22,7 +23,7 @@ export interface ServerOptions {
   port?: number;
   /** `auto`, `camera`, `test`, a file path or URL, or `-` for stdin. @default {"auto"} */
   source?: string;
-  /** Camera device. @default {defaultDevice(Deno.build.os)} */
+  /** Camera device. @default {defaultDevice(Deno.build.os, devFolder())} */
   device?: string | undefined;
   /** Output width in pixels. @default {320} */
   width?: number;
@@ -37,7 +38,9 @@ export interface ServerOptions {
   /**
    * Who reads the camera (Linux): `v4l2` through FFI, `ffmpeg`, or `auto`
    * (V4L2 when the device is a V4L2 capture device, falling back to ffmpeg
-   * when the driver rejects a call). Elsewhere always ffmpeg.
+   * when the driver rejects a call). Elsewhere always ffmpeg. A backend
+   * named here, like a `device`, means that camera: if it cannot be had at
+   * start, an error, not the test pattern.
    * @default {"auto"}
    */
   capture?: "auto" | "v4l2" | "ffmpeg";
@@ -149,7 +152,14 @@ export interface ServerOptions {
 }
 
 /** {@linkcode ServerOptions} with every default filled in. */
-export type ServerSettings = Required<ServerOptions> & { device: string };
+export type ServerSettings = Required<ServerOptions> & {
+  device: string;
+  /**
+   * The caller named the camera (`device`, or a `capture` other than
+   * auto): only that camera will do.
+   */
+  cameraNamed: boolean;
+};
 
 /**
  * Fills in the defaults.
@@ -170,7 +180,7 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     host: "0.0.0.0",
     port: 9999,
     source: "auto",
-    device: defaultDevice(Deno.build.os),
+    device: defaultDevice(Deno.build.os, devFolder()),
     width: 320,
     fps: 30,
     quality: 5,
@@ -208,7 +218,9 @@ export function withDefaults(options: ServerOptions): ServerSettings {
   };
   return {
     ...settings,
-    device: settings.device ?? defaultDevice(Deno.build.os),
+    device: settings.device ?? defaultDevice(Deno.build.os, devFolder()),
+    cameraNamed: options.device !== undefined ||
+      (options.capture ?? "auto") !== "auto",
   };
 }
 

@@ -8,7 +8,8 @@
  * device. It must be safe on hardware it has never met: when V4L2 fails
  * for a reason other than busy, no permission or no such device (an ioctl
  * the driver rejects, say), it falls back to ffmpeg with one line that
- * names the failing call and its errno.
+ * names the failing call and its errno. A camera that is missing, busy or
+ * gone is an error that says which cameras there are instead.
  *
  * @module
  */
@@ -37,6 +38,7 @@ import {
   PIXEL_FORMATS,
 } from "./mode.ts";
 import { CameraCapture } from "./capture.ts";
+import { devFolder, nodeOf, persistentNames } from "./names.ts";
 import { SourceOpenError, type SupervisedCapture } from "../capture/capture.ts";
 import {
   type CaptureOptions,
@@ -47,6 +49,10 @@ import {
 
 /** `--capture`: who reads the camera. */
 export type CaptureBackend = "auto" | "v4l2" | "ffmpeg";
+
+/** errno values the camera choice tells apart, from <errno.h>. */
+const ENOENT = 2;
+const ENOTTY = 25;
 
 /** The camera and the mode chosen for it. */
 export interface CameraPlan {
@@ -107,6 +113,23 @@ export function planCamera(
   }
 }
 
+/**
+ * What a node is (VIDIOC_QUERYCAP), before anything else is asked of it:
+ * a metadata node, or another that captures no video, is told apart here.
+ *
+ * @throws {V4l2Error} When it cannot be opened or asked.
+ */
+function identifyNode(node: string, libc: Libc | null | undefined) {
+  const camera = libc === undefined
+    ? V4l2Device.open(node)
+    : V4l2Device.open(node, libc);
+  try {
+    return camera.identify();
+  } finally {
+    camera.closeNow();
+  }
+}
+
 /** What the capture supervisor runs for a camera. */
 export interface CameraBackend {
   /** `v4l2`, or `ffmpeg` (which then opens the camera itself). */
@@ -142,41 +165,47 @@ export interface CameraSettings extends ModeRequest {
  * Decides who captures the camera and in which mode.
  *
  * @returns The backend.
- * @throws {SourceOpenError} When the camera is busy, forbidden or absent
- * (or V4L2 fails with `--capture v4l2`): with the V4L2 error as cause.
+ * @throws {SourceOpenError} When the camera is missing, busy, forbidden,
+ * gone or not a camera (or V4L2 fails with `--capture v4l2`), saying which
+ * cameras there are instead; with the V4L2 error as cause.
  * @throws {ModeError} When nothing the camera offers fits the request.
  * @throws {CamwireError} With `--capture v4l2` where V4L2 cannot be had.
  */
-export function cameraBackend(settings: CameraSettings): CameraBackend {
+export async function cameraBackend(
+  settings: CameraSettings,
+): Promise<CameraBackend> {
   const { device, capture, os, log } = settings;
   if (os !== "linux") return ffmpegBackend(settings, undefined);
+  const node = nodeOf(device);
   let plan: CameraPlan;
   try {
-    plan = planCamera(device, settings, settings.libc);
-  } catch (error) {
-    if (!(error instanceof V4l2Error)) {
-      // ModeError, ControlError, SourceOpenError (a metadata node)
-      if (error instanceof CamwireError) throw error;
-      if (capture === "v4l2") {
-        throw new CamwireError(`--capture v4l2: ${message(error)}`);
-      }
-      return ffmpegBackend(settings, undefined);
-    }
-    if (error.unavailable || capture === "v4l2") {
+    const identity = identifyNode(node, settings.libc);
+    if (identity.metadata || !identity.canCapture) {
+      const what = identity.metadata
+        ? "it is a metadata node, not a camera (a UVC camera's second /dev/videoN)"
+        : `"${identity.card}" (${identity.driver}) is not a video capture node`;
       throw new SourceOpenError(
-        `Cannot open camera ${device}: ${error.message}`,
-        error,
+        `Cannot open camera ${device}: ${what} (found: ${
+          foundCameras(settings.libc)
+        })`,
       );
     }
-    if (capture === "auto") log(fallbackLine(error));
+    plan = planCamera(node, settings, settings.libc);
+  } catch (error) {
+    if (error instanceof V4l2Error) return await unopened(settings, error);
+    // ModeError, ControlError, SourceOpenError (not a camera)
+    if (error instanceof CamwireError) throw error;
+    if (capture === "v4l2") {
+      throw new CamwireError(`--capture v4l2: ${message(error)}`);
+    }
     return ffmpegBackend(settings, undefined);
   }
   if (capture === "ffmpeg") {
     // ffmpeg sets no control: set them now; the driver keeps them.
     if (plan.controls.length > 0) {
       const camera = settings.libc === undefined
-        ? V4l2Device.open(device)
-        : V4l2Device.open(device, settings.libc);
+        ? V4l2Device.open(node)
+        : V4l2Device.open(node, settings.libc);
       try {
         applyControls(camera, plan.controls, log);
       } finally {
@@ -198,13 +227,22 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
     );
     choice = { ...choice, path: "scale" };
   }
+  let lastNode = node;
   return {
     kind: "v4l2",
     fps: choice.fps,
-    line: describeChoice(device, plan.card, choice, settings.width),
-    launch: (onFrame) =>
-      new CameraCapture({
-        device,
+    line: describeChoice(device, plan.card, choice, settings.width) +
+      (node === device ? "" : ` (${node})`),
+    launch: (onFrame) => {
+      // Through its name, anew each time: a camera plugged back in may
+      // come back at another /dev/videoN, and its by-id name follows it.
+      const now = nodeOf(device);
+      if (now !== lastNode && now !== device) {
+        log(`camwire: camera ${device} is now ${now}`);
+        lastNode = now;
+      }
+      return new CameraCapture({
+        device: now,
         choice,
         width: settings.width,
         quality: settings.quality,
@@ -215,8 +253,79 @@ export function cameraBackend(settings: CameraSettings): CameraBackend {
         onFrame,
         log,
         libc: settings.libc,
-      }),
+      });
+    },
   };
+}
+
+/**
+ * What follows from a V4L2 failure while the camera is looked at: an
+ * error that says what there is instead, or ffmpeg with a warning.
+ */
+async function unopened(
+  settings: CameraSettings,
+  error: V4l2Error,
+): Promise<CameraBackend> {
+  const { device, capture, libc, log } = settings;
+  if (error.call === "open" && error.errno === ENOENT) {
+    if (exists(device)) {
+      // The node is there, its driver is not: unplugged a moment ago.
+      throw new SourceOpenError(
+        `Cannot open camera ${device}: ${device}: open failed: ENOENT: the camera is gone (unplugged?)`,
+        error,
+      );
+    }
+    throw new SourceOpenError(
+      `no camera at ${device} (found: ${foundCameras(libc)})`,
+      error,
+    );
+  }
+  if (error.call === "VIDIOC_QUERYCAP" && error.errno === ENOTTY) {
+    throw new SourceOpenError(
+      `Cannot open camera ${device}: it is not a V4L2 device (found: ${
+        foundCameras(libc)
+      })`,
+      error,
+    );
+  }
+  if (error.unavailable || capture === "v4l2") {
+    throw new SourceOpenError(
+      `Cannot open camera ${device}: ${error.message}`,
+      error,
+    );
+  }
+  if (capture === "auto") log(fallbackLine(error));
+  return ffmpegBackend(settings, undefined);
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The video capture nodes there are, for an error about the one asked
+ * for: `/dev/video0 "USB Camera" (/dev/v4l/by-id/…), …`, or `none`.
+ */
+export function foundCameras(libc?: Libc | null): string {
+  const found: string[] = [];
+  for (const node of videoNodes(devFolder())) {
+    try {
+      const identity = identifyNode(node, libc);
+      if (!identity.canCapture) continue;
+      const [name] = persistentNames(node);
+      found.push(
+        `${node} "${identity.card}"${name === undefined ? "" : ` (${name})`}`,
+      );
+    } catch {
+      // Busy, gone or not a camera: not one to offer.
+    }
+  }
+  return found.length === 0 ? "none" : found.join(", ");
 }
 
 /**
@@ -298,22 +407,23 @@ export async function listDevices(options: {
 }): Promise<string[]> {
   if (options.os !== "linux") return await ffmpegListing(options);
   const nodes = options.device === undefined
-    ? videoNodes(options.dir)
+    ? videoNodes(options.dir ?? devFolder())
     : [options.device];
   if (nodes.length === 0) return ["no camera found (no /dev/video* device)"];
   const lines: string[] = [];
   for (const path of nodes) {
     let camera: V4l2Device;
+    const node = nodeOf(path);
     try {
       camera = options.libc === undefined
-        ? V4l2Device.open(path)
-        : V4l2Device.open(path, options.libc);
+        ? V4l2Device.open(node)
+        : V4l2Device.open(node, options.libc);
     } catch (error) {
-      lines.push(`${path}: ${message(error).replace(`${path}: `, "")}`);
+      lines.push(`${path}: ${message(error).replace(`${node}: `, "")}`);
       continue;
     }
     try {
-      const described = describeCamera(camera, nodeName(path));
+      const described = describeCamera(camera, nodeName(path, node));
       // A metadata node is left out of the list, but said when asked for.
       lines.push(
         ...(described.length === 0 && options.device !== undefined
@@ -323,7 +433,7 @@ export async function listDevices(options: {
           : described),
       );
     } catch (error) {
-      lines.push(`${path}: ${message(error).replace(`${path}: `, "")}`);
+      lines.push(`${path}: ${message(error).replace(`${node}: `, "")}`);
     } finally {
       camera.closeNow();
     }
@@ -334,11 +444,13 @@ export async function listDevices(options: {
 }
 
 /**
- * How `--list-devices` names a node: its path (the place for a name that
- * survives a replug, beside it).
+ * How `--list-devices` names a node: its path, and beside it the name
+ * that survives a replug (by-id, else by-path), or the node when the path
+ * given is such a name.
  */
-function nodeName(path: string): string {
-  return path;
+function nodeName(path: string, node: string): string {
+  const [name] = node === path ? persistentNames(node) : [node];
+  return `${path}${name === undefined ? "" : ` (${name})`}`;
 }
 
 /**

@@ -218,7 +218,7 @@ async function supervise(
   const lines: string[] = [];
   const events: string[] = [];
   let framesIn = 0;
-  const backend = cameraBackend({
+  const backend = await cameraBackend({
     device,
     capture: "auto",
     width: 320,
@@ -310,7 +310,7 @@ Deno.test("cameraBackend: a busy camera or one without permission is one line, a
       openErrno: errno,
     });
     for (const capture of ["auto", "v4l2"] as const) {
-      const error = catchError(() => backendOf(device, capture, lib, []));
+      const error = await catchError(() => backendOf(device, capture, lib, []));
       assert.ok(error instanceof SourceOpenError, String(error));
       assert.equal(
         error.message,
@@ -329,13 +329,13 @@ Deno.test("cameraBackend under auto falls back to ffmpeg, with one warning namin
     failIoctl: [ABI.VIDIOC_ENUM_FMT, 5],
   });
   const lines: string[] = [];
-  const backend = backendOf(enumFails, "auto", lib, lines);
+  const backend = await backendOf(enumFails, "auto", lib, lines);
   assert.equal(backend.kind, "ffmpeg");
   assert.deepEqual(lines, [
     `camwire: warning: V4L2 capture failed at VIDIOC_ENUM_FMT (${enumFails}: VIDIOC_ENUM_FMT failed: EIO: I/O error (unplugged, or a USB fault)); capturing with ffmpeg instead (please report this with the camera's name)`,
   ]);
   assert.ok(
-    catchError(() => backendOf(enumFails, "v4l2", lib, [])) instanceof
+    (await catchError(() => backendOf(enumFails, "v4l2", lib, []))) instanceof
       SourceOpenError,
     "--capture v4l2 does not fall back",
   );
@@ -346,7 +346,7 @@ Deno.test("cameraBackend under auto falls back to ffmpeg, with one warning namin
     failIoctl: [ABI.VIDIOC_S_FMT, 22],
   });
   const settings = settingsOf(setFails, "auto", lib, lines);
-  const v4l2 = cameraBackend(settings);
+  const v4l2 = await cameraBackend(settings);
   assert.equal(v4l2.kind, "v4l2");
   const supervisor = new CaptureSupervisor({
     ffmpeg: "ffmpeg",
@@ -377,7 +377,7 @@ Deno.test("cameraBackend with --capture ffmpeg gives ffmpeg the chosen mode", as
   const device = await cameras.device({
     modes: [YUYV_640, MJPEG_640, MJPEG_320],
   });
-  const backend = backendOf(device, "ffmpeg", lib, []);
+  const backend = await backendOf(device, "ffmpeg", lib, []);
   assert.equal(backend.kind, "ffmpeg");
   assert.deepEqual(backend.cameraMode, {
     inputFormat: "mjpeg",
@@ -389,7 +389,9 @@ Deno.test("cameraBackend does not pass frames through when publishing: ffmpeg mu
   await using cameras = await FakeCameras.create();
   using lib = openFakeLibc(cameras.library);
   const device = await cameras.device({ modes: [MJPEG_320] });
-  const backend = backendOf(device, "auto", lib, [], ["udp://127.0.0.1:9"]);
+  const backend = await backendOf(device, "auto", lib, [], [
+    "udp://127.0.0.1:9",
+  ]);
   assert.match(
     backend.line,
     /MJPEG 320x240 at 30 fps, scaled to 320 px wide by ffmpeg/,
@@ -427,9 +429,9 @@ function backendOf(
   return cameraBackend(settingsOf(device, capture, lib, lines, relays));
 }
 
-function catchError(fn: () => unknown): unknown {
+async function catchError(fn: () => Promise<unknown>): Promise<unknown> {
   try {
-    fn();
+    await fn();
   } catch (error) {
     return error;
   }
@@ -441,7 +443,7 @@ Deno.test("cameraBackend with --rotate, --flip or --overlay does not pass frames
   using lib = openFakeLibc(cameras.library);
   const device = await cameras.device({ modes: [MJPEG_320] });
   const lines: string[] = [];
-  const backend = cameraBackend({
+  const backend = await cameraBackend({
     ...settingsOf(device, "auto", lib, lines),
     picture: { rotate: 90 },
   });
@@ -459,6 +461,6 @@ Deno.test("cameraBackend with --rotate, --flip or --overlay does not pass frames
   // Scaled to --width 320 first, then turned: 240 wide, 320 tall.
   assert.deepEqual(jpegSize(frames[0]!), { width: 240, height: 320 });
   // Without picture options the same camera is passed through.
-  const plain = backendOf(device, "auto", lib, []);
+  const plain = await backendOf(device, "auto", lib, []);
   assert.match(plain.line, /passed through/);
 });

@@ -13,6 +13,7 @@
 import { CamwireError, message, UsageError } from "../../common/cli.ts";
 import type { Libc } from "../sys/libc.ts";
 import { V4l2Device } from "./v4l2.ts";
+import { nodeOf } from "./names.ts";
 import { findControl, type V4l2Control } from "./v4l2_controls.ts";
 
 /** One `--control NAME=VALUE`, as given. */
@@ -261,9 +262,11 @@ export class CameraControlPanel {
   #with(work: (camera: V4l2Device) => PanelAnswer): PanelAnswer {
     let camera: V4l2Device;
     try {
+      // Through its name, anew: a replugged camera may be at another node.
+      const node = nodeOf(this.#device);
       camera = this.#libc === undefined
-        ? V4l2Device.open(this.#device)
-        : V4l2Device.open(this.#device, this.#libc);
+        ? V4l2Device.open(node)
+        : V4l2Device.open(node, this.#libc);
     } catch (error) {
       return { ok: false, error: message(error), cause: "camera" };
     }

@@ -613,6 +613,9 @@ export async function checkOverlay(
  * @param source `auto`, `camera`, `test`, `-` or a file path or URL.
  * @param device The camera device.
  * @param os The operating system.
+ * @param named Whether the user named the camera (`--device`, or a
+ * `--capture` backend): then `auto` means that camera, and a missing one
+ * is an error, never the test pattern.
  * @returns The kind and input, and whether the user named it (`auto`
  * falls back to the test pattern, a named source never does).
  */
@@ -620,9 +623,10 @@ export function resolveSource(
   source: string,
   device: string,
   os: Os,
+  named = false,
 ): { kind: SourceKind; input: string; explicit: boolean } {
   if (source === "test") return { kind: "test", input: "", explicit: true };
-  if (source === "camera") {
+  if (source === "camera" || (source === "auto" && named)) {
     return { kind: "camera", input: device, explicit: true };
   }
   if (source === "-") return { kind: "stdin", input: "-", explicit: true };

@@ -183,14 +183,15 @@ function escaped(text: string, special: string): string {
  * Returns the camera device used when `--device` is not given.
  *
  * @param os Operating system.
+ * @param dev Where Linux's device nodes are (tests point it elsewhere).
  * @returns `/dev/video0` on Linux, `0` (the first avfoundation device) on
  * macOS, and on Windows a dshow name that {@linkcode startServer} replaces
  * with the first video device ffmpeg lists.
  */
-export function defaultDevice(os: Os): string {
+export function defaultDevice(os: Os, dev = "/dev"): string {
   if (os === "windows") return "video=auto";
   if (os === "darwin") return "0";
-  return "/dev/video0";
+  return `${dev}/video0`;
 }
 
 /**
