@@ -48,6 +48,7 @@ import {
   listDevices,
 } from "./server/camera/camera.ts";
 import { CameraControlPanel } from "./server/camera/controls.ts";
+import { findRpicam } from "./server/camera/rpicam.ts";
 import {
   parseServerFlags,
   printUsage,
@@ -145,9 +146,11 @@ export async function startServer(
         settings.log,
       )
     ),
-    sourceName: describeSource(capture.source),
-    // A V4L2 camera's controls, whoever captures it (V4L2 or ffmpeg).
-    controls: capture.source.kind === "camera" && Deno.build.os === "linux"
+    sourceName: capture.name,
+    // A V4L2 camera's controls, whoever captures it (V4L2 or ffmpeg; not
+    // rpicam-vid, whose camera has none through V4L2).
+    controls: capture.source.kind === "camera" && Deno.build.os === "linux" &&
+        capture.kind !== "rpicam"
       ? new CameraControlPanel(capture.source.input)
       : undefined,
   };
@@ -165,6 +168,10 @@ function relayAddress(port: number): string {
 interface StartedCapture {
   supervisor: CaptureSupervisor;
   source: Source;
+  /** The source's name in log lines and `/stats`. */
+  name: string;
+  /** Who captures a camera: `v4l2`, `rpicam` or `ffmpeg`. */
+  kind: CameraBackend["kind"] | undefined;
 }
 
 /**
@@ -189,14 +196,14 @@ async function startCapture(
   for (const candidate of candidates) {
     log(`camwire: opening ${describeSource(candidate)}`);
     try {
-      const supervisor = await superviseSource(
+      const { supervisor, name, kind } = await superviseSource(
         settings,
         candidate,
         relays,
         (jpeg) => broadcaster.deliver(jpeg),
         () => noSignal.frame && broadcaster.deliver(noSignal.frame),
       );
-      started = { supervisor, source: candidate };
+      started = { supervisor, source: candidate, name, kind };
       break;
     } catch (error) {
       if (error instanceof SourceOpenError && candidate.kind === "stdin") {
@@ -233,7 +240,7 @@ async function superviseSource(
   relays: number[],
   onFrame: (jpeg: Uint8Array) => void,
   onNoSignal: () => void,
-): Promise<CaptureSupervisor> {
+): Promise<Omit<StartedCapture, "source">> {
   const relayUrls = relays.map((port) => `${relayAddress(port)}?pkt_size=1316`);
   const { rotate, flip, overlay } = settings;
   const picture = { rotate, flip, overlay };
@@ -241,6 +248,7 @@ async function superviseSource(
     ? {
       device: source.input,
       capture: settings.capture,
+      named: settings.cameraNamed,
       width: settings.width,
       fps: settings.fps,
       quality: settings.quality,
@@ -290,8 +298,9 @@ async function superviseSource(
       log: settings.log,
       ...(launch ? { launch } : {}),
     });
-    await supervisor.start(describeSource(source));
-    return supervisor;
+    const name = backend?.source ?? describeSource(source);
+    await supervisor.start(name);
+    return { supervisor, name, kind: backend?.kind };
   };
   const backend = camera && await cameraBackend(camera);
   try {
@@ -337,6 +346,14 @@ async function chooseSource(settings: ServerSettings): Promise<Source> {
     Deno.build.os,
     settings.cameraNamed,
   );
+  if (
+    source.kind === "test" && !source.explicit && Deno.build.os === "linux" &&
+    findRpicam() !== undefined
+  ) {
+    // No /dev/video0, but rpicam-vid: the Pi camera, if it lists one
+    // (camera.ts), else the test pattern after all.
+    return { kind: "camera", input: settings.device, explicit: false };
+  }
   if (source.kind === "test" && !source.explicit) {
     settings.log(
       `camwire: no camera at ${settings.device}; streaming the test pattern instead`,

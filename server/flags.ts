@@ -69,10 +69,12 @@ PICTURE (each re-encodes: a camera's own JPEGs are then not passed through):
                           (default none; needs a font, e.g. fonts-dejavu-core)
 
 CAMERA (Linux):
-  --capture <HOW>         auto | v4l2 | ffmpeg (default auto: V4L2 through FFI when the
-                          device is a V4L2 camera, else ffmpeg; if V4L2 fails on this
-                          camera, ffmpeg with a warning). The camera's own MJPEG at
-                          --width wide is passed through: no ffmpeg at all. With
+  --capture <HOW>         auto | v4l2 | rpicam | ffmpeg (default auto: V4L2 through FFI
+                          when the device is a V4L2 camera; rpicam-vid when it is the
+                          Raspberry Pi camera's (unicam, rp1-cfe, ...) or there is no
+                          /dev/video0 but rpicam-vid; else ffmpeg; if V4L2 fails on
+                          this camera, ffmpeg with a warning). The camera's own MJPEG
+                          at --width wide is passed through: no ffmpeg at all. With
                           --device or --capture given, a camera missing at start is
                           an error, never the test pattern
   --input-format <FMT>    Camera pixel format: ${
@@ -369,6 +371,7 @@ function uselessFlags(values: {
   source: string;
   "trusted-proxy": string[];
   "http-port"?: string | undefined;
+  capture: string;
 }): string[] {
   const warnings: string[] = [];
   if (values["trusted-proxy"].length > 0 && values["http-port"] === undefined) {
@@ -385,6 +388,10 @@ function uselessFlags(values: {
   if (values.device !== undefined && source !== "auto" && source !== "camera") {
     warnings.push(
       `camwire: warning: --device does nothing with --source ${source} (only with a camera: --source auto or camera)`,
+    );
+  } else if (values.device !== undefined && values.capture === "rpicam") {
+    warnings.push(
+      "camwire: warning: --device does nothing with --capture rpicam (rpicam-vid opens the Raspberry Pi camera itself)",
     );
   }
   return warnings;

@@ -58,6 +58,10 @@ Deno.test("parseServerFlags() warns of flags that do nothing with the others", (
     ["--source test --device /dev/video2", [
       "camwire: warning: --device does nothing with --source test (only with a camera: --source auto or camera)",
     ]],
+    ["--capture rpicam", []],
+    ["--capture rpicam --device /dev/video2", [
+      "camwire: warning: --device does nothing with --capture rpicam (rpicam-vid opens the Raspberry Pi camera itself)",
+    ]],
   ];
   for (const [args, warnings] of table) {
     const given = flags(args === "" ? [] : args.split(" "));

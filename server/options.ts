@@ -36,14 +36,16 @@ export interface ServerOptions {
    */
   quality?: number;
   /**
-   * Who reads the camera (Linux): `v4l2` through FFI, `ffmpeg`, or `auto`
-   * (V4L2 when the device is a V4L2 capture device, falling back to ffmpeg
-   * when the driver rejects a call). Elsewhere always ffmpeg. A backend
-   * named here, like a `device`, means that camera: if it cannot be had at
-   * start, an error, not the test pattern.
+   * Who reads the camera (Linux): `v4l2` through FFI, `rpicam` (the
+   * Raspberry Pi camera, through rpicam-vid), `ffmpeg`, or `auto` (V4L2
+   * when the device is a V4L2 capture device, rpicam-vid when it is the
+   * Pi camera's pipeline, falling back to ffmpeg when the driver rejects a
+   * call). Elsewhere always ffmpeg. A backend named here, like a `device`,
+   * means that camera: if it cannot be had at start, an error, not the
+   * test pattern.
    * @default {"auto"}
    */
-  capture?: "auto" | "v4l2" | "ffmpeg";
+  capture?: "auto" | "v4l2" | "rpicam" | "ffmpeg";
   /** The camera's pixel format to use (`mjpeg`, `yuyv`, …). @default {undefined} */
   inputFormat?: string | undefined;
   /** The camera's frame size to use. @default {undefined} */

@@ -166,4 +166,47 @@ export const CAMERA: Mutation[] = [
     tests: ["server/camera/device_server_test.ts"],
     filter: "gone at start",
   },
+  {
+    name: "rpicam: its JPEGs re-encoded by ffmpeg instead of passed through",
+    file: "server/camera/rpicam.ts",
+    from: "const passthrough = own !== undefined && relays.length === 0;",
+    to: "const passthrough = false;",
+    tests: ["server/camera/rpicam_server_test.ts"],
+    filter: "passed through",
+  },
+  {
+    name: "rpicam: --rotate 180 and --flip left to ffmpeg",
+    file: "server/camera/rpicam.ts",
+    from:
+      "if ((rotate !== 0 && rotate !== 180) || picture?.overlay !== undefined) {",
+    to:
+      "if (rotate !== 0 || picture?.flip !== undefined || picture?.overlay !== undefined) {",
+    tests: ["server/camera/rpicam_server_test.ts"],
+    filter: "rotate 180",
+  },
+  {
+    name: "rpicam: the height at 4:3 whatever the sensor's aspect",
+    file: "server/camera/rpicam.ts",
+    from:
+      "return Math.max(2, Math.round(width * sensor.height / sensor.width / 2) * 2);",
+    to: "return Math.round(width * 3 / 4 / 2) * 2;",
+    tests: ["server/camera/rpicam_server_test.ts"],
+    filter: "imx708",
+  },
+  {
+    name: "auto: the unicam node read through V4L2, not rpicam-vid",
+    file: "server/camera/camera.ts",
+    from: 'if (capture === "auto") return await piCamera(settings, what);',
+    to: "",
+    tests: ["server/camera/rpicam_server_test.ts"],
+    filter: "unicam",
+  },
+  {
+    name: "auto: no /dev/video node never asks rpicam-vid",
+    file: "server.ts",
+    from: "    findRpicam() !== undefined",
+    to: "    findRpicam() === null",
+    tests: ["server/camera/rpicam_server_test.ts"],
+    filter: "no /dev/video node",
+  },
 ];

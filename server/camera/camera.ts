@@ -1,11 +1,13 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * The camera, decided: which backend captures it (`--capture auto|v4l2|
- * ffmpeg`), in which mode (read through V4L2, chosen by camera_mode.ts),
- * what happens when V4L2 cannot be used, and `--list-devices`.
+ * rpicam|ffmpeg`), in which mode (read through V4L2, chosen by
+ * camera_mode.ts), what happens when V4L2 cannot be used, and
+ * `--list-devices`.
  *
  * `auto` (Linux) uses V4L2 through FFI when the device is a V4L2 capture
- * device. It must be safe on hardware it has never met: when V4L2 fails
+ * device, and rpicam-vid when it is the Raspberry Pi camera's pipeline
+ * (rpicam.ts). It must be safe on hardware it has never met: when V4L2 fails
  * for a reason other than busy, no permission or no such device (an ioctl
  * the driver rejects, say), it falls back to ffmpeg with one line that
  * names the failing call and its errno. A camera that is missing, busy or
@@ -39,6 +41,12 @@ import {
 } from "./mode.ts";
 import { CameraCapture } from "./capture.ts";
 import { devFolder, nodeOf, persistentNames } from "./names.ts";
+import {
+  findRpicam,
+  listSensors,
+  piPipelineNode,
+  rpicamBackend,
+} from "./rpicam.ts";
 import { SourceOpenError, type SupervisedCapture } from "../capture/capture.ts";
 import {
   type CaptureOptions,
@@ -48,7 +56,7 @@ import {
 } from "../capture/ffmpeg.ts";
 
 /** `--capture`: who reads the camera. */
-export type CaptureBackend = "auto" | "v4l2" | "ffmpeg";
+export type CaptureBackend = "auto" | "v4l2" | "rpicam" | "ffmpeg";
 
 /** errno values the camera choice tells apart, from <errno.h>. */
 const ENOENT = 2;
@@ -115,7 +123,8 @@ export function planCamera(
 
 /**
  * What a node is (VIDIOC_QUERYCAP), before anything else is asked of it:
- * a metadata node, or another that captures no video, is told apart here.
+ * the Pi camera's pipeline, a metadata node, or another that captures no
+ * video, is told apart here.
  *
  * @throws {V4l2Error} When it cannot be opened or asked.
  */
@@ -132,15 +141,20 @@ function identifyNode(node: string, libc: Libc | null | undefined) {
 
 /** What the capture supervisor runs for a camera. */
 export interface CameraBackend {
-  /** `v4l2`, or `ffmpeg` (which then opens the camera itself). */
-  kind: "v4l2" | "ffmpeg";
-  /** The V4L2 capture; undefined for ffmpeg. */
+  /**
+   * `v4l2`, `rpicam` (rpicam-vid's JPEGs), or `ffmpeg` (which then opens
+   * the camera itself).
+   */
+  kind: "v4l2" | "rpicam" | "ffmpeg";
+  /** The V4L2 or rpicam-vid capture; undefined for ffmpeg. */
   launch?: (onFrame: (jpeg: Uint8Array) => void) => SupervisedCapture;
   /** For ffmpeg: the mode to ask for, and the rate. */
   cameraMode?: CaptureOptions["cameraMode"];
   fps: number;
   /** The line logged at start, e.g. `camera /dev/video0 "C270": MJPEG …`. */
   line: string;
+  /** What the source is called in `/stats`, when not `camera <device>`. */
+  source?: string;
 }
 
 /** What {@linkcode cameraBackend} needs to know. */
@@ -149,6 +163,11 @@ export interface CameraSettings extends ModeRequest {
   /** `--control NAME=VALUE`, set after the mode. */
   controls?: ControlSetting[] | undefined;
   capture: CaptureBackend;
+  /**
+   * The user named the device or the backend (`--device`, `--capture`
+   * other than auto): only that camera will do. @default {false}
+   */
+  named?: boolean | undefined;
   quality: number;
   ffmpeg: string;
   /** Publish relays: frames cannot pass through, ffmpeg must encode H.264. */
@@ -175,11 +194,24 @@ export async function cameraBackend(
   settings: CameraSettings,
 ): Promise<CameraBackend> {
   const { device, capture, os, log } = settings;
+  if (capture === "rpicam") return await piCamera(settings, undefined);
   if (os !== "linux") return ffmpegBackend(settings, undefined);
   const node = nodeOf(device);
   let plan: CameraPlan;
   try {
     const identity = identifyNode(node, settings.libc);
+    const pipeline = piPipelineNode(identity);
+    if (pipeline !== undefined) {
+      const what = `${device} "${identity.card}" is the Raspberry Pi camera's ${
+        pipeline === "unicam" || pipeline === "rp1-cfe"
+          ? "CSI receiver"
+          : "pipeline"
+      } (${pipeline}), which only libcamera streams`;
+      if (capture === "auto") return await piCamera(settings, what);
+      log(
+        `camwire: warning: ${what}: --capture ${capture} will fail at VIDIOC_STREAMON; --capture rpicam (or auto) reads it through rpicam-vid`,
+      );
+    }
     if (identity.metadata || !identity.canCapture) {
       const what = identity.metadata
         ? "it is a metadata node, not a camera (a UVC camera's second /dev/videoN)"
@@ -260,13 +292,14 @@ export async function cameraBackend(
 
 /**
  * What follows from a V4L2 failure while the camera is looked at: an
- * error that says what there is instead, or ffmpeg with a warning.
+ * error that says what there is instead, the Pi camera (nothing at the
+ * default device, but rpicam-vid), or ffmpeg with a warning.
  */
 async function unopened(
   settings: CameraSettings,
   error: V4l2Error,
 ): Promise<CameraBackend> {
-  const { device, capture, libc, log } = settings;
+  const { device, capture, named, libc, log } = settings;
   if (error.call === "open" && error.errno === ENOENT) {
     if (exists(device)) {
       // The node is there, its driver is not: unplugged a moment ago.
@@ -274,6 +307,9 @@ async function unopened(
         `Cannot open camera ${device}: ${device}: open failed: ENOENT: the camera is gone (unplugged?)`,
         error,
       );
+    }
+    if (capture === "auto" && !named && findRpicam() !== undefined) {
+      return await piCamera(settings, `no camera at ${device}`);
     }
     throw new SourceOpenError(
       `no camera at ${device} (found: ${foundCameras(libc)})`,
@@ -326,6 +362,14 @@ export function foundCameras(libc?: Libc | null): string {
     }
   }
   return found.length === 0 ? "none" : found.join(", ");
+}
+
+/** The Raspberry Pi camera, through rpicam-vid (see rpicam.ts). */
+async function piCamera(
+  settings: CameraSettings,
+  reason: string | undefined,
+): Promise<CameraBackend> {
+  return { kind: "rpicam", ...await rpicamBackend(settings, reason) };
 }
 
 /**
@@ -438,9 +482,23 @@ export async function listDevices(options: {
       camera.closeNow();
     }
   }
+  if (options.device === undefined) lines.push(...await piCameras());
   return lines.length === 0 && options.device === undefined
     ? ["no camera found (no /dev/video* device captures video)"]
     : lines;
+}
+
+/** The Raspberry Pi cameras rpicam-vid lists, when it is installed. */
+async function piCameras(): Promise<string[]> {
+  const program = findRpicam();
+  if (program === undefined) return [];
+  try {
+    return (await listSensors(program)).map((s) =>
+      `Raspberry Pi camera ${s.index}: ${s.model} ${s.width}x${s.height} (${s.id}), through ${program} (--capture rpicam)`
+    );
+  } catch (error) {
+    return [`${program}: ${message(error)}`];
+  }
 }
 
 /**
@@ -461,6 +519,11 @@ function nodeName(path: string, node: string): string {
 function describeCamera(camera: V4l2Device, name: string): string[] {
   const id = camera.identify();
   if (id.metadata) return [];
+  if (piPipelineNode(id) !== undefined) {
+    return [
+      `${name} "${id.card}" (${id.driver}, ${id.busInfo}): the Raspberry Pi camera's pipeline, read through rpicam-vid (--capture rpicam)`,
+    ];
+  }
   if (!id.canCapture) {
     return [`${name} "${id.card}": not a video capture node`];
   }
@@ -539,13 +602,21 @@ export function readCameraFlags(values: {
   control?: string[] | undefined;
 }, os: Os): CameraFlags {
   const capture = values.capture;
-  if (capture !== "auto" && capture !== "v4l2" && capture !== "ffmpeg") {
+  if (
+    capture !== "auto" && capture !== "v4l2" && capture !== "rpicam" &&
+    capture !== "ffmpeg"
+  ) {
     throw new UsageError(
-      `Invalid value for --capture: "${capture}" is not auto, v4l2 or ffmpeg`,
+      `Invalid value for --capture: "${capture}" is not auto, v4l2, rpicam or ffmpeg`,
     );
   }
   if (capture === "v4l2" && os !== "linux") {
     throw new UsageError("--capture v4l2 needs Linux (V4L2)");
+  }
+  if (capture === "rpicam" && os !== "linux") {
+    throw new UsageError(
+      "--capture rpicam needs a Raspberry Pi (Linux, with rpicam-vid)",
+    );
   }
   const inputFormat = values["input-format"];
   if (inputFormat !== undefined && formatNamed(inputFormat) === undefined) {
