@@ -209,4 +209,13 @@ export const CAMERA: Mutation[] = [
     tests: ["server/camera/rpicam_server_test.ts"],
     filter: "no /dev/video node",
   },
+  {
+    name:
+      "device_caps: a metadata node not told apart before the mode is chosen",
+    file: "server/camera/camera.ts",
+    from: "if (identity.metadata || !identity.canCapture) {",
+    to: "if (false) {",
+    tests: ["server/camera/device_server_test.ts"],
+    filter: "metadata node",
+  },
 ];

@@ -247,3 +247,41 @@ Deno.test("e2e: --device /dev/v4l/by-id/…: streams, and a camera replugged at 
     assert.equal(await server.stop(), 0);
   }
 });
+
+Deno.test("e2e: a webcam's metadata node (device_caps META_CAPTURE, capabilities VIDEO_CAPTURE) named with --device is one line naming the camera found instead, exit 1, never ffmpeg; the bare auto on it streams the test pattern", async () => {
+  await using cameras = await FakeCameras.create();
+  // As udev numbers them: the video node first, its metadata node next.
+  const { device } = await usbCamera(cameras);
+  const meta = await cameras.device({
+    card: "USB Camera",
+    modes: [],
+    meta: true,
+  });
+  const env = { CAMWIRE_LIBC: cameras.library, CAMWIRE_DEV: cameras.dir };
+  for (const capture of ["auto", "v4l2"]) {
+    const out = await runScript(
+      "server.ts",
+      ["--device", meta, "--capture", capture, "--port", "0"],
+      env,
+    );
+    assert.equal(out.code, 1, out.stderr);
+    assert.doesNotMatch(out.stderr, /please report|ffmpeg/);
+    assert.ok(
+      out.stderr.endsWith(
+        `\ncamwire: Cannot open camera ${meta}: it is a metadata node, not a camera (a UVC camera's second /dev/videoN) (found: ${device} "USB Camera" (${cameras.dir}/v4l/by-id/${BY_ID}))\n`,
+      ),
+      out.stderr,
+    );
+  }
+  // The bare command, with the metadata node where it looks first.
+  await Deno.rename(device, `${cameras.dir}/video5`);
+  await Deno.rename(meta, device);
+  const bare = await startServerProcess([], env);
+  try {
+    await bare.waitForLine(
+      /: it is a metadata node, not a camera .*; streaming the test pattern instead$/,
+    );
+  } finally {
+    assert.equal(await bare.stop(), 0);
+  }
+});
