@@ -68,7 +68,7 @@
 //   fail_ioctl=REQUEST ERRNO  that ioctl request (decimal) fails with ERRNO
 //   trace=1                   print every call on the fake to stderr
 //
-// The device fd is a real memfd named "camwire-fake-camera:<file name>",
+// The device fd is a real memfd named "camwire-fake-camera:<path>",
 // so that leaked fds show in /proc/self/fd and leaked buffer mappings in
 // /proc/self/maps, exactly as a real device's would.
 //
@@ -299,9 +299,11 @@ static int open_fake(const char *path, int flags) {
     errno = open_errno;
     return -1;
   }
-  const char *base = strrchr(path, '/');
-  char name[256];
-  snprintf(name, sizeof name, "camwire-fake-camera:%s", base ? base + 1 : path);
+  // The whole path, so that a test can tell its own cameras' fds and
+  // mappings from those of tests running beside it (memfd names hold 249
+  // bytes at most: snprintf cuts a longer one).
+  char name[250];
+  snprintf(name, sizeof name, "camwire-fake-camera:%s", path);
   c->fd = memfd_create(name, MFD_CLOEXEC);
   c->nonblock = (flags & O_NONBLOCK) != 0;
   int fd = c->fd;

@@ -407,24 +407,31 @@ export function fromRecords(records: Uint8Array): Uint8Array[] {
 }
 
 /**
- * What the process holds of fake cameras now: fds pointing at one, and
- * mappings of one's buffers (from /proc/self/fd and /proc/self/maps).
+ * What a process holds of fake cameras now: fds pointing at one, and
+ * mappings of one's buffers (from /proc/PID/fd and /proc/PID/maps).
+ *
+ * @param pid The process, this one by default.
+ * @param under Only cameras whose path starts so (a {@linkcode FakeCameras}'
+ * `dir`, or one camera's path): tests running beside each other in one
+ * process each count their own.
  */
 export function fakeCameraHoldings(
   pid: number | "self" = "self",
+  under = "",
 ): { fds: number; mappings: number } {
+  const marker = `/memfd:camwire-fake-camera:${under}`;
   let fds = 0;
   for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
     try {
       const target = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
-      if (target.includes("/memfd:camwire-fake-camera")) fds++;
+      if (target.includes(marker)) fds++;
     } catch {
       // Closed meanwhile (the directory's own fd).
     }
   }
   const maps = Deno.readTextFileSync(`/proc/${pid}/maps`);
   const mappings = maps.split("\n")
-    .filter((line) => line.includes("/memfd:camwire-fake-camera")).length;
+    .filter((line) => line.includes(marker)).length;
   return { fds, mappings };
 }
 

@@ -21,6 +21,13 @@ const BIN = new URL("./bin", import.meta.url).pathname;
 export interface StandIn {
   /** Environment for the server: the stand-in first on PATH. */
   env: Record<string, string>;
+  /**
+   * A folder holding an `rpicam-vid` that runs the stand-in with that
+   * environment: the search path for a capture in this process
+   * (`searchPath`), where changing this process's environment would
+   * change it for every test running beside this one.
+   */
+  searchPath: string;
   /** The argument lines of each of its runs, oldest first. */
   runs(): Promise<string[]>;
   /** Every whole JPEG it has written to its stdout so far. */
@@ -47,13 +54,26 @@ export function rpicamStandIn(
       return new Uint8Array(0); // no run yet
     }
   };
+  const env = {
+    RPICAM_STANDIN_SENSOR: sensor,
+    RPICAM_STANDIN_ARGS: argsFile,
+    RPICAM_STANDIN_TEE: teeFile,
+  };
+  const searchPath = `${dir}/rpicam-bin`;
+  Deno.mkdirSync(searchPath, { recursive: true });
+  const assignments = Object.entries(env).map(([name, value]) =>
+    `${name}='${value}'`
+  );
+  Deno.writeTextFileSync(
+    `${searchPath}/rpicam-vid`,
+    `#!/bin/sh
+${assignments.join(" ")} exec '${BIN}/rpicam-vid' "$@"
+`,
+    { mode: 0o755 },
+  );
   return {
-    env: {
-      PATH: `${BIN}:${Deno.env.get("PATH") ?? ""}`,
-      RPICAM_STANDIN_SENSOR: sensor,
-      RPICAM_STANDIN_ARGS: argsFile,
-      RPICAM_STANDIN_TEE: teeFile,
-    },
+    env: { PATH: `${BIN}:${Deno.env.get("PATH") ?? ""}`, ...env },
+    searchPath,
     runs: async () =>
       new TextDecoder().decode(await read(argsFile)).split("\n")
         .filter((line) => line !== ""),

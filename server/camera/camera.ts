@@ -178,6 +178,11 @@ export interface CameraSettings extends ModeRequest {
   log: (line: string) => void;
   /** libc, or the emulated camera (tests). @default {openLibc()} */
   libc?: Libc | null | undefined;
+  /**
+   * Where to look for rpicam-vid, as a PATH (tests give a folder of a
+   * stand-in's). @default {the environment's PATH}
+   */
+  searchPath?: string | undefined;
 }
 
 /**
@@ -308,7 +313,10 @@ async function unopened(
         error,
       );
     }
-    if (capture === "auto" && !named && findRpicam() !== undefined) {
+    if (
+      capture === "auto" && !named &&
+      findRpicam(settings.searchPath) !== undefined
+    ) {
       return await piCamera(settings, `no camera at ${device}`);
     }
     throw new SourceOpenError(

@@ -19,6 +19,7 @@ import { CaptureSupervisor, SourceOpenError } from "../capture/capture.ts";
 import { ABI } from "./v4l2_abi.ts";
 import type { Libc } from "../sys/libc.ts";
 import { childPids } from "../../testing/util.ts";
+import { type OwnFfmpeg, ownFfmpeg } from "../../testing/own_ffmpeg.ts";
 import {
   EACCES,
   EBUSY,
@@ -62,12 +63,17 @@ function sleep(ms: number): Promise<void> {
 async function capture(
   config: FakeCameraConfig,
   ms: number,
-  check?: (capture: CameraCapture, plan: CameraPlan) => void,
+  check?: (
+    capture: CameraCapture,
+    plan: CameraPlan,
+    ffmpeg: OwnFfmpeg,
+  ) => void,
 ): Promise<{ frames: Uint8Array[]; dropped: number; cameras: FakeCameras }> {
+  await using ffmpeg = await ownFfmpeg();
   const cameras = await FakeCameras.create();
   using lib = openFakeLibc(cameras.library);
   const device = await cameras.device(config);
-  const before = fakeCameraHoldings();
+  const before = fakeCameraHoldings("self", cameras.dir);
   const plan = planCamera(device, { width: 320, fps: 30 }, lib);
   const frames: Uint8Array[] = [];
   const capture = new CameraCapture({
@@ -75,7 +81,7 @@ async function capture(
     choice: plan.choice,
     width: 320,
     quality: 5,
-    ffmpeg: "ffmpeg",
+    ffmpeg: ffmpeg.path,
     relays: [],
     onFrame: (jpeg) => frames.push(jpeg),
     log: () => {},
@@ -84,12 +90,12 @@ async function capture(
   try {
     await within(capture.firstFrame, 5000, "the first frame");
     await sleep(ms);
-    check?.(capture, plan);
+    check?.(capture, plan, ffmpeg);
   } finally {
     await capture.stop();
   }
   assert.deepEqual(
-    fakeCameraHoldings(),
+    fakeCameraHoldings("self", cameras.dir),
     before,
     "after stop, no fd and no buffer mapping of the camera is left",
   );
@@ -101,10 +107,10 @@ Deno.test("CameraCapture passes a 320-wide MJPEG camera through: no ffmpeg, the 
   const { frames, cameras } = await capture(
     { modes: [MJPEG_640, MJPEG_320] },
     700,
-    (capture, plan) => {
+    (capture, plan, ffmpeg) => {
       assert.equal(plan.choice.path, "passthrough");
       assert.equal(capture.pid, undefined);
-      assert.deepEqual(childPids(Deno.pid, "ffmpeg"), [], "no ffmpeg runs");
+      assert.deepEqual(childPids(Deno.pid, ffmpeg.name), [], "no ffmpeg runs");
     },
   );
   await using _ = cameras;
@@ -185,10 +191,10 @@ Deno.test("CameraCapture scales a 640x480 MJPEG camera with ffmpeg fed on stdin"
   const { frames, cameras } = await capture(
     { modes: [MJPEG_640] },
     500,
-    (capture, plan) => {
+    (capture, plan, ffmpeg) => {
       assert.equal(plan.choice.path, "scale");
       assert.ok(capture.pid !== undefined);
-      assert.deepEqual(childPids(Deno.pid, "ffmpeg"), [capture.pid]);
+      assert.deepEqual(childPids(Deno.pid, ffmpeg.name), [capture.pid]);
     },
   );
   await using _ = cameras;
@@ -260,9 +266,10 @@ async function supervise(
 }
 
 Deno.test("An unplugged camera: placeholder, restart with backoff, live again, through the supervisor", async () => {
-  const before = fakeCameraHoldings();
+  let device = "";
   {
     await using run = await supervise({ modes: [MJPEG_320], unplugAfter: 10 });
+    device = run.device;
     await within(run.supervisor.start("camera"), 5000, "start");
     const lost = () => run.lines.some((l) => /capture lost/.test(l));
     for (let i = 0; i < 40 && !lost(); i++) await sleep(50);
@@ -276,7 +283,11 @@ Deno.test("An unplugged camera: placeholder, restart with backoff, live again, t
     assert.deepEqual(run.events.slice(0, 3), ["frame", "no signal", "frame"]);
     assert.ok(run.frames() > 10, "frames from the camera plugged back in");
   }
-  assert.deepEqual(fakeCameraHoldings(), before, "nothing left open");
+  assert.deepEqual(
+    fakeCameraHoldings("self", device),
+    { fds: 0, mappings: 0 },
+    "nothing left open",
+  );
 });
 
 Deno.test("A camera that stops delivering is restarted after --stall-timeout", async () => {

@@ -22,13 +22,20 @@ export const DEV_OVERRIDE_ENV = "CAMWIRE_DEV";
 /**
  * The folder camera nodes are in: `/dev`, or `CAMWIRE_DEV` (tests).
  *
+ * @param override The folder `CAMWIRE_DEV` names, if any.
  * @returns It, without a trailing slash.
  */
-export function devFolder(): string {
+export function devFolder(
+  override: string | undefined = devOverride(),
+): string {
+  return override?.replace(/\/+$/, "") || "/dev";
+}
+
+function devOverride(): string | undefined {
   try {
-    return Deno.env.get(DEV_OVERRIDE_ENV)?.replace(/\/+$/, "") || "/dev";
+    return Deno.env.get(DEV_OVERRIDE_ENV);
   } catch {
-    return "/dev"; // no --allow-env: the real one
+    return undefined; // no --allow-env: the real one
   }
 }
 

@@ -405,6 +405,11 @@ export interface RpicamSettings {
   inputFormat?: string | undefined;
   inputSize?: { width: number; height: number } | undefined;
   log: (line: string) => void;
+  /**
+   * Where to look for rpicam-vid, as a PATH (tests give a folder of a
+   * stand-in's). @default {the environment's PATH}
+   */
+  searchPath?: string | undefined;
 }
 
 /** What the capture supervisor runs for the Pi camera. */
@@ -439,7 +444,7 @@ export async function rpicamBackend(
           reason.replace(`${settings.device} `, "")
         }; ${why}`,
     );
-  const program = findRpicam();
+  const program = findRpicam(settings.searchPath);
   if (program === undefined) {
     throw cannot(
       "rpicam-vid is not installed (sudo apt install rpicam-apps), or not on PATH",

@@ -23,6 +23,7 @@ import {
 } from "../../testing/util.ts";
 import { cameraBackend } from "./camera.ts";
 import { FakeCameras } from "../../testing/fake_camera.ts";
+import { ownFfmpeg } from "../../testing/own_ffmpeg.ts";
 import {
   rpicamStandIn,
   type StandIn,
@@ -258,12 +259,10 @@ Deno.test("e2e: --capture v4l2 on the unicam node warns that it is the Pi camera
   );
 });
 
-Deno.test("cameraBackend --capture rpicam with --publish puts ffmpeg behind rpicam-vid (the stand-in, on PATH for this test): H.264 needs it", async () => {
+Deno.test("cameraBackend --capture rpicam with --publish puts ffmpeg behind rpicam-vid (the stand-in, found on the search path it is given): H.264 needs it", async () => {
   const dir = await Deno.makeTempDir({ prefix: "camwire-rpicam-" });
   const pi = rpicamStandIn(dir);
-  const path = Deno.env.get("PATH");
-  Deno.env.set("PATH", pi.env.PATH!);
-  for (const [name, value] of Object.entries(pi.env)) Deno.env.set(name, value);
+  await using ffmpeg = await ownFfmpeg();
   try {
     const backend = await cameraBackend({
       device: "/dev/video0",
@@ -271,11 +270,12 @@ Deno.test("cameraBackend --capture rpicam with --publish puts ffmpeg behind rpic
       width: 320,
       fps: 30,
       quality: 5,
-      ffmpeg: "ffmpeg",
+      ffmpeg: ffmpeg.path,
       relays: ["udp://127.0.0.1:9?pkt_size=1316"],
       picture: { rotate: 180 },
       os: "linux",
       log: () => {},
+      searchPath: pi.searchPath,
     });
     assert.equal(backend.kind, "rpicam");
     assert.match(
@@ -286,7 +286,7 @@ Deno.test("cameraBackend --capture rpicam with --publish puts ffmpeg behind rpic
     const capture = backend.launch!((jpeg) => frames.push(jpeg));
     try {
       await within(capture.firstFrame, 10_000, "the first frame");
-      assert.deepEqual(childPids(Deno.pid, "ffmpeg"), [capture.pid]);
+      assert.deepEqual(childPids(Deno.pid, ffmpeg.name), [capture.pid]);
     } finally {
       await capture.stop();
     }
@@ -294,10 +294,6 @@ Deno.test("cameraBackend --capture rpicam with --publish puts ffmpeg behind rpic
     assert.equal((await pi.runs()).at(-1), COMMON);
     assert.deepEqual(jpegSize(frames[0]!), { width: 320, height: 240 });
   } finally {
-    Deno.env.set("PATH", path ?? "");
-    for (const name of Object.keys(pi.env)) {
-      if (name !== "PATH") Deno.env.delete(name);
-    }
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -95,7 +95,7 @@ Deno.test("V4l2Device streams a multi-planar node: MJPEG in one plane byte for b
     ],
   });
   using lib = openFakeLibc(cameras.library);
-  const before = fakeCameraHoldings();
+  const before = fakeCameraHoldings("self", cameras.dir);
   const identity = V4l2Device.open(device, lib);
   try {
     const id = identity.identify();
@@ -124,7 +124,7 @@ Deno.test("V4l2Device streams a multi-planar node: MJPEG in one plane byte for b
       assert.deepEqual([set.fourcc, set.planes], [fourcc, planes]);
       camera.stream();
       assert.equal(
-        fakeCameraHoldings().mappings,
+        fakeCameraHoldings("self", cameras.dir).mappings,
         before.mappings + mappings,
         `${fourcc}: each plane of four buffers mmap'ed`,
       );
@@ -147,7 +147,7 @@ Deno.test("V4l2Device streams a multi-planar node: MJPEG in one plane byte for b
       await camera.close();
     }
   }
-  assert.deepEqual(fakeCameraHoldings(), before);
+  assert.deepEqual(fakeCameraHoldings("self", cameras.dir), before);
 });
 
 Deno.test("V4l2Device.identify tells a UVC metadata node by device_caps, though its capabilities say VIDEO_CAPTURE", async () => {
@@ -238,7 +238,7 @@ Deno.test("V4l2Device on a multi-planar node unplugged: ENODEV, then every plane
     unplugAfter: 3,
   });
   using lib = openFakeLibc(cameras.library);
-  const before = fakeCameraHoldings();
+  const before = fakeCameraHoldings("self", cameras.dir);
   const camera = V4l2Device.open(device, lib);
   let failure: unknown;
   try {
@@ -252,5 +252,5 @@ Deno.test("V4l2Device on a multi-planar node unplugged: ENODEV, then every plane
   }
   assert.ok(failure instanceof V4l2Error, String(failure));
   assert.equal(failure.errno, 19);
-  assert.deepEqual(fakeCameraHoldings(), before);
+  assert.deepEqual(fakeCameraHoldings("self", cameras.dir), before);
 });

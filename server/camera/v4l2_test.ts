@@ -68,7 +68,7 @@ Deno.test("V4l2Device reads the emulated camera's identity and modes, streams, a
     ],
   });
   using lib = openFakeLibc(cameras.library);
-  const before = fakeCameraHoldings();
+  const before = fakeCameraHoldings("self", cameras.dir);
   const camera = V4l2Device.open(device, lib);
   try {
     assert.deepEqual(camera.identify(), {
@@ -86,7 +86,7 @@ Deno.test("V4l2Device reads the emulated camera's identity and modes, streams, a
     const set = camera.setMode("MJPG", 320, 240, 30);
     assert.deepEqual([set.fourcc, set.width, set.height], ["MJPG", 320, 240]);
     camera.stream();
-    const during = fakeCameraHoldings();
+    const during = fakeCameraHoldings("self", cameras.dir);
     assert.equal(during.fds, before.fds + 1);
     assert.equal(during.mappings, before.mappings + 4, "four mmap'ed buffers");
     let frame = null;
@@ -98,7 +98,7 @@ Deno.test("V4l2Device reads the emulated camera's identity and modes, streams, a
   } finally {
     await camera.close();
   }
-  assert.deepEqual(fakeCameraHoldings(), before);
+  assert.deepEqual(fakeCameraHoldings("self", cameras.dir), before);
 });
 
 Deno.test("V4l2Device.open fails with the camera's errno (EBUSY)", async () => {
