@@ -244,9 +244,10 @@ Deno.test("e2e: 50 viewers that never read cost a live viewer nothing and memory
     const growth = rssBytes(server.child.pid) - rssBefore;
     assert.ok(fps >= 25, `live viewer got ${fps} fps`);
     assert.ok(growth < 20 * 1024 * 1024, `server RSS grew by ${growth} bytes`);
-    // The server's status line, every 10 s, tells of the skipped frames.
+    // The server's status line tells of the skipped frames (at most every
+    // 10 s, and when viewers come or go).
     const status = server.lines.filter((l) =>
-      /^camwire: 51 viewers, \d+\.\d fps in, .* kbit\/s out, [1-9]\d* frames skipped for slow viewers \(last 10 s\)$/
+      /^camwire: \d+ viewers, \d+\.\d fps in, .* kbit\/s out, [1-9]\d* frames skipped for slow viewers \(last 10 s\)$/
         .test(l)
     );
     assert.ok(status.length >= 1, server.lines.join("\n"));

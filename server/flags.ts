@@ -108,7 +108,10 @@ FAULTS:
   --exit-on-source-end    Exit when the source ends (a file plays once) instead of
                           restarting it (default off)
   --status-interval <S>   Log viewers, fps and kbit/s every S seconds, once while
-                          they stay the same (default 10; 0: never)
+                          they stay the same; 0: never (default: a line when a
+                          viewer comes or goes, the capture stops, stalls or
+                          recovers, its rate moves over 10 % or frames are
+                          skipped or dropped; else one an hour)
   --client-timeout <S>    Drop a viewer whose frame is not sent after S seconds (default 10)
   --max-clients <N>       Close connections beyond N at once (default 1000)
   --max-clients-per-ip <N>
@@ -155,7 +158,8 @@ export interface ServerFlags extends CameraFlags {
   rotate: Rotation;
   flip: Flip | undefined;
   overlay: string | undefined;
-  statusIntervalS: number;
+  /** Seconds between status lines; `undefined`: when something changes. */
+  statusIntervalS: number | undefined;
   /** One line each for flags that do nothing in this combination. */
   warnings: string[];
   stallTimeoutMs: number;
@@ -206,7 +210,7 @@ export function parseServerFlags(
     rotate: { type: "string", default: "0" },
     flip: { type: "string" },
     overlay: { type: "string" },
-    "status-interval": { type: "string", default: "10" },
+    "status-interval": { type: "string" },
     "stall-timeout": { type: "string", default: "3" },
     "exit-on-source-end": { type: "boolean", default: false },
     "client-timeout": { type: "string", default: "10" },
@@ -293,10 +297,9 @@ export function parseServerFlags(
       86400,
     ]),
     ...readPicture(values),
-    statusIntervalS: intFlag("status-interval", values["status-interval"], [
-      0,
-      86400,
-    ]),
+    statusIntervalS: values["status-interval"] === undefined
+      ? undefined
+      : intFlag("status-interval", values["status-interval"], [0, 86400]),
     warnings: uselessFlags(values),
     stallTimeoutMs: secondsFlag("stall-timeout", values["stall-timeout"], [
       0.1,

@@ -18,7 +18,8 @@ Deno.test("parseServerFlags() reads --rotate, --flip, --overlay and --status-int
   assert.equal(defaults.rotate, 0);
   assert.equal(defaults.flip, undefined);
   assert.equal(defaults.overlay, undefined);
-  assert.equal(defaults.statusIntervalS, 10);
+  // Not given: a status line when something changes, not periodically.
+  assert.equal(defaults.statusIntervalS, undefined);
   const given = flags(
     "--rotate 270 --flip hv --overlay %H:%M --status-interval 0".split(" "),
   );

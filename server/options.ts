@@ -69,9 +69,11 @@ export interface ServerOptions {
   overlay?: string | undefined;
   /**
    * Seconds between status lines (an unchanged line is logged once); 0
-   * for none. @default {10}
+   * for none; `undefined` for a line when something a reader cares about
+   * changes (a viewer, the capture's state or rate, a fault), else one an
+   * hour. @default {undefined}
    */
-  statusIntervalS?: number;
+  statusIntervalS?: number | undefined;
   /** Opens an ffplay window showing the frames being sent. @default {false} */
   preview?: boolean;
   /** Restart ffmpeg when no frame came for this long, in ms. @default {3000} */
@@ -193,7 +195,7 @@ export function withDefaults(options: ServerOptions): ServerSettings {
     rotate: 0 as Rotation,
     flip: undefined,
     overlay: undefined,
-    statusIntervalS: 10,
+    statusIntervalS: undefined as number | undefined,
     preview: false,
     stallTimeoutMs: 3000,
     clientTimeoutMs: 10_000,

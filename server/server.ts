@@ -178,11 +178,17 @@ export class Server implements CamwireServer {
         "sink failed",
         `camwire: a frame's sink failed: ${message(error)}`,
       );
+    const { supervisor } = parts;
     this.#rates = new Rates(
       parts.broadcaster,
-      () => this.viewers,
+      {
+        viewers: () => this.viewers,
+        state: () => supervisor.state,
+        restarts: () => supervisor.restarts,
+        dropped: () => supervisor.framesDropped,
+      },
       this.#log,
-      settings.statusIntervalS,
+      { everyS: settings.statusIntervalS },
     );
     if (settings.onDemand) {
       this.#onDemand = new OnDemand({
@@ -279,7 +285,7 @@ export class Server implements CamwireServer {
       totals: broadcaster.totals,
       takeSlot: (name, address) => this.#takeSlot(name, address),
       viewerCount: () => this.viewers,
-      viewersChanged: () => this.#onDemand?.viewersChanged(),
+      viewersChanged: () => this.#viewersChanged(),
     }, {
       hostname: host,
       port: picklePort ?? 0,
@@ -312,7 +318,7 @@ export class Server implements CamwireServer {
       stats: () => this.stats(),
       metrics: () => this.metrics(),
       viewerCount: () => this.viewers,
-      viewersChanged: () => this.#onDemand?.viewersChanged(),
+      viewersChanged: () => this.#viewersChanged(),
       snapshot: () =>
         this.#onDemand?.snapshot() ?? Promise.resolve(broadcaster.current),
       takeSlot: (name, address) => this.#takeSlot(name, address),
@@ -446,7 +452,7 @@ export class Server implements CamwireServer {
         this.#log(
           `camwire: viewer ${name} connected (${this.viewers} watching)`,
         );
-        this.#onDemand?.viewersChanged();
+        this.#viewersChanged();
         if (broadcaster.latest) viewer.sender.offer(broadcaster.latest);
       },
       remove: (viewer, reason) => this.#removeViewer(viewer, reason),
@@ -457,10 +463,16 @@ export class Server implements CamwireServer {
     viewer.close();
     if (!this.#parts.broadcaster.viewers.delete(viewer)) return;
     if (this.#closing) return;
-    this.#onDemand?.viewersChanged();
     this.#log(
       `camwire: viewer ${viewer.name} left: ${reason} (${this.viewers} watching)`,
     );
+    this.#viewersChanged();
+  }
+
+  /** A viewer of any kind came or went: on-demand switching, a status line. */
+  #viewersChanged(): void {
+    this.#onDemand?.viewersChanged();
+    if (this.#closing === null) this.#rates.changed();
   }
 
   /**
