@@ -102,6 +102,8 @@ export interface ScriptOptions {
   runner?: string[];
   /** The Deno to run it with (e.g. an aarch64 one). @default {Deno.execPath()} */
   deno?: string;
+  /** Deno's permission flags, e.g. `["-P=server"]`. @default {["-A"]} */
+  permissions?: string[];
 }
 
 /**
@@ -111,7 +113,7 @@ export interface ScriptOptions {
  * @param script `server.ts` or `client.ts`.
  * @param args Its flags.
  * @param env Extra environment (e.g. `PATH: ""`).
- * @param options `clearEnv`, and the deadline (default 30 s).
+ * @param options `clearEnv`, the deadline (default 30 s), the permissions.
  * @returns Exit code, stdout bytes and stderr text.
  */
 export async function runScript(
@@ -123,7 +125,8 @@ export async function runScript(
   const [program, ...programArgs] = [
     ...options.runner ?? [],
     options.deno ?? Deno.execPath(),
-    ...["run", "-A", "--quiet", DIR + script, ...args],
+    ...["run", ...options.permissions ?? ["-A"], "--quiet", DIR + script],
+    ...args,
   ];
   const child = new Deno.Command(program!, {
     args: programArgs,
@@ -191,7 +194,8 @@ export function startScript(
   const [program, ...programArgs] = [
     ...options.runner ?? [],
     options.deno ?? Deno.execPath(),
-    ...["run", "-A", "--quiet", DIR + script, ...args],
+    ...["run", ...options.permissions ?? ["-A"], "--quiet", DIR + script],
+    ...args,
   ];
   const child = new Deno.Command(program!, {
     args: programArgs,

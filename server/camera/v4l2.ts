@@ -10,7 +10,7 @@
  * @module
  */
 
-import { errno, type Libc, openLibc } from "../sys/libc.ts";
+import { errno, type Libc, libcUnavailable, openLibc } from "../sys/libc.ts";
 import { ABI } from "./v4l2_abi.ts";
 import {
   type AbiName,
@@ -136,7 +136,9 @@ export class V4l2Device implements V4l2Calls {
    */
   static open(path: string, lib: Libc | null = openLibc()): V4l2Device {
     if (lib === null) {
-      throw new Error("V4L2 needs Linux and --allow-ffi");
+      throw new Error(
+        `V4L2 cannot be used here: ${libcUnavailable() ?? "no libc"}`,
+      );
     }
     const fd = lib.symbols.open(
       cString(path),

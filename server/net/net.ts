@@ -9,7 +9,11 @@
 
 import { CamwireError, message } from "../../common/cli.ts";
 import { sleep } from "../../common/time.ts";
-import { cutSocket, limitSendQueue } from "./sockets.ts";
+import {
+  cutSocket,
+  limitSendQueue,
+  SocketCallsUnavailable,
+} from "./sockets.ts";
 import type { LogTally } from "./tally.ts";
 
 /**
@@ -82,9 +86,13 @@ export function listenError(error: unknown, options: ListenOptions): Error {
   return error instanceof Error ? error : new Error(String(error));
 }
 
+/** The servers (by their log) told that the send queue cannot be bound. */
+const toldUnavailable = new WeakSet<(line: string) => void>();
+
 /**
  * {@linkcode limitSendQueue} for a listening port, or a line saying why it
- * could not be: the server works without it, slow viewers then lag.
+ * could not be (once per server where it cannot be at all): the server
+ * works without it, slow viewers then lag.
  *
  * @param port The listening port.
  * @param bytes Most unsent bytes per connection; 0 for no bound.
@@ -99,6 +107,15 @@ export function boundSendQueue(
   try {
     limitSendQueue(port, bytes);
   } catch (error) {
+    if (error instanceof SocketCallsUnavailable) {
+      // The same for every port of this server: said once.
+      if (toldUnavailable.has(log)) return;
+      toldUnavailable.add(log);
+      log(
+        `camwire: --send-queue is not available here (${error.message}): slow viewers may see frames seconds late`,
+      );
+      return;
+    }
     log(
       `camwire: cannot bound the send queue of port ${port} (${
         message(error)

@@ -10,7 +10,14 @@
  */
 
 import { SEND_FAILED } from "../../common/latest.ts";
-import { EAGAIN, EINTR, errno, type Libc, openLibc } from "../sys/libc.ts";
+import {
+  EAGAIN,
+  EINTR,
+  errno,
+  type Libc,
+  libcUnavailable,
+  openLibc,
+} from "../sys/libc.ts";
 
 /** Linux constants, from <sys/socket.h>, <netinet/tcp.h>. */
 const IPPROTO_TCP = 6;
@@ -28,6 +35,39 @@ export class SocketOptionError extends Error {
 }
 
 /**
+ * The socket calls cannot work in this process at all (another OS, no
+ * FFI, no /proc): said once, not once per port.
+ */
+export class SocketCallsUnavailable extends SocketOptionError {
+  override name = "SocketCallsUnavailable";
+}
+
+let procReadable: boolean | undefined;
+
+/**
+ * Why the socket calls of this module cannot work here, or `undefined`
+ * when they can. They need libc through FFI, and `/proc/self/fd` to find
+ * a connection's fd, which Deno 2.9.6 lets only `-A` read (not
+ * `--allow-read`, nor a permission set).
+ *
+ * @returns The reason, e.g. `FFI is not allowed (…)`.
+ */
+export function socketCallsUnavailable(): string | undefined {
+  if (openLibc() === null) return libcUnavailable();
+  if (procReadable === undefined) {
+    try {
+      Deno.readDirSync("/proc/self/fd");
+      procReadable = true;
+    } catch {
+      procReadable = false;
+    }
+  }
+  return procReadable
+    ? undefined
+    : "finding a socket needs /proc, which Deno reads only with -A";
+}
+
+/**
  * Bounds the bytes the kernel may hold unsent for every connection the
  * listener on `port` accepts (they inherit `TCP_NOTSENT_LOWAT`). Why: Linux
  * lets a send buffer grow to 4 MB, seconds of video that a slow viewer
@@ -41,12 +81,15 @@ export class SocketOptionError extends Error {
  *
  * @param port The listening port.
  * @param bytes Most unsent bytes per connection.
- * @throws {SocketOptionError} With the reason, e.g. "needs Linux and
- * --allow-ffi": the server works without the bound.
+ * @throws {SocketCallsUnavailable} Where the socket calls cannot work
+ * (see {@linkcode socketCallsUnavailable}): the server works without the
+ * bound.
+ * @throws {SocketOptionError} With the reason, for this port.
  */
 export function limitSendQueue(port: number, bytes: number): void {
-  const lib = openLibc();
-  if (lib === null) throw new SocketOptionError("needs Linux and --allow-ffi");
+  const unavailable = socketCallsUnavailable();
+  if (unavailable !== undefined) throw new SocketCallsUnavailable(unavailable);
+  const lib = openLibc()!;
   let fd: number | undefined;
   try {
     fd = listeningFd(port);
@@ -180,8 +223,9 @@ const toCut = new Set<Deno.Conn>();
  * ```
  */
 export function cutSocket(conn: Deno.Conn): void {
-  const lib = openLibc();
-  if (lib === null || connKey(conn) === null) return closeConn(conn);
+  if (socketCallsUnavailable() !== undefined || connKey(conn) === null) {
+    return closeConn(conn);
+  }
   if (toCut.size === 0) queueMicrotask(cutNow);
   toCut.add(conn);
 }
@@ -310,8 +354,8 @@ export class DirectSender {
 
   /** The sender, or `null` where it cannot work (see {@linkcode openLibc}). */
   static open(): DirectSender | null {
-    const lib = openLibc();
-    return lib === null ? null : new DirectSender(lib);
+    if (socketCallsUnavailable() !== undefined) return null;
+    return new DirectSender(openLibc()!);
   }
 
   /** True while connections wait for their fd. */

@@ -79,6 +79,8 @@ export type Libc = Deno.DynamicLibrary<typeof SYMBOLS>;
 
 let libc: Libc | null | undefined;
 let errnoView: Deno.UnsafePointerView | undefined;
+/** Why libc could not be opened; `undefined` while it is open or untried. */
+let unavailable: string | undefined;
 
 /**
  * Opens libc on the first call and returns the same handle after.
@@ -91,13 +93,31 @@ let errnoView: Deno.UnsafePointerView | undefined;
 export function openLibc(): Libc | null {
   if (libc !== undefined) return libc;
   libc = null;
-  if (Deno.build.os !== "linux") return null;
+  if (Deno.build.os !== "linux") {
+    unavailable = "not Linux";
+    return null;
+  }
+  const path = libraryPath();
   try {
-    libc = Deno.dlopen(libraryPath(), SYMBOLS);
-  } catch {
+    libc = Deno.dlopen(path, SYMBOLS);
+  } catch (error) {
     // No FFI permission, or no glibc: the portable paths remain.
+    unavailable = error instanceof Deno.errors.NotCapable
+      ? "FFI is not allowed without -A or --allow-ffi"
+      : `cannot open ${path} through FFI`;
   }
   return libc;
+}
+
+/**
+ * Why {@linkcode openLibc} returns `null`, for messages: `not Linux`,
+ * `FFI is not allowed (…)` or `cannot open libc.so.6 through FFI`.
+ *
+ * @returns The reason, or `undefined` when libc is open.
+ */
+export function libcUnavailable(): string | undefined {
+  openLibc();
+  return unavailable;
 }
 
 /** `libc.so.6`, or the test library that `CAMWIRE_LIBC` names. */
