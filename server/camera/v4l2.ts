@@ -11,6 +11,7 @@
  */
 
 import { errno, type Libc, libcUnavailable, openLibc } from "../sys/libc.ts";
+import { CamwireError } from "../../common/cli.ts";
 import { ABI } from "./v4l2_abi.ts";
 import {
   type AbiName,
@@ -570,6 +571,7 @@ function setPixMp(
  *
  * @param dir Where the nodes are (tests: a folder of emulated cameras).
  * @returns Paths of every `videoN` there, by number.
+ * @throws {CamwireError} When Deno may not read /dev (no -A).
  */
 export function videoNodes(dir = "/dev"): string[] {
   const nodes: number[] = [];
@@ -578,7 +580,12 @@ export function videoNodes(dir = "/dev"): string[] {
       const m = /^video(\d+)$/.exec(entry.name);
       if (m) nodes.push(Number(m[1]));
     }
-  } catch {
+  } catch (error) {
+    if (error instanceof Deno.errors.NotCapable) {
+      throw new CamwireError(
+        "Cannot list the cameras: Deno lets only -A read /dev (run with -A, or name one: --list-devices --device /dev/video0)",
+      );
+    }
     // No /dev to read: no cameras.
   }
   return nodes.sort((a, b) => a - b).map((n) => `${dir}/video${n}`);

@@ -644,8 +644,10 @@ function pathExists(path: string): boolean {
   try {
     Deno.statSync(path);
     return true;
-  } catch {
-    return false;
+  } catch (error) {
+    // Deno lets only -A look in /dev (not a permission set, -P=server):
+    // unknown, so the capture tries it and says why it cannot.
+    return error instanceof Deno.errors.NotCapable;
   }
 }
 
