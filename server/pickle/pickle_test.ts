@@ -6,8 +6,8 @@
  * watch, the token, and the stalled-viewer rule.
  */
 import assert from "node:assert/strict";
-import { Deframer } from "../../framing.ts";
 import { unpickleArray } from "../../common/pickle.ts";
+import { PickleReader } from "../../testing/pickle_reader.ts";
 import {
   childPids,
   eventually,
@@ -187,50 +187,3 @@ Deno.test("pickle: a viewer that stops reading is dropped after --client-timeout
     }
   });
 });
-
-/** A pickle-port viewer that keeps every pickle it reads. */
-class PickleReader {
-  /** The newest pickles, up to 50. */
-  readonly frames: Uint8Array[] = [];
-  /** Pickles read in all. */
-  count = 0;
-  bytes = 0;
-  readonly ended: Promise<void>;
-  #conn: Deno.Conn;
-
-  private constructor(conn: Deno.Conn) {
-    this.#conn = conn;
-    this.ended = this.#read();
-  }
-
-  static async connect(port: number, line?: string): Promise<PickleReader> {
-    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
-    if (line !== undefined) await conn.write(new TextEncoder().encode(line));
-    return new PickleReader(conn);
-  }
-
-  async #read(): Promise<void> {
-    const deframer = new Deframer({ anyPayload: true });
-    try {
-      for await (const chunk of this.#conn.readable) {
-        this.bytes += chunk.length;
-        for (const pickle of deframer.push(chunk)) {
-          this.count++;
-          this.frames.push(pickle.slice());
-          if (this.frames.length > 50) this.frames.shift(); // bounded
-        }
-      }
-    } catch {
-      // Closed by us or by the server.
-    }
-  }
-
-  async close(): Promise<void> {
-    try {
-      this.#conn.close();
-    } catch {
-      // The readable stream closed it already.
-    }
-    await this.ended;
-  }
-}
