@@ -29,6 +29,8 @@ import { VIEWERS } from "./mutations/viewers.ts";
 import { ACCESS } from "./mutations/access.ts";
 import { CLIENT } from "./mutations/client.ts";
 import { DOCS } from "./mutations/docs.ts";
+import { STATUS } from "./mutations/status.ts";
+import { PERMISSIONS } from "./mutations/permissions.ts";
 
 /** The mutations, one per promise of the README and docs/. */
 export const MUTATIONS: Mutation[] = [
@@ -38,6 +40,8 @@ export const MUTATIONS: Mutation[] = [
   ...ACCESS,
   ...CLIENT,
   ...DOCS,
+  ...STATUS,
+  ...PERMISSIONS,
 ];
 
 /** How one mutation fared. */

@@ -49,13 +49,6 @@ export const CAPTURE: Mutation[] = [
     filter: "placeholder",
   },
   {
-    name: "status: an idle server logs the same line every interval",
-    file: "server/status.ts",
-    from: "if (line === this.#lastLine) return;",
-    to: "",
-    tests: ["server/status_test.ts"],
-  },
-  {
     name: "on-demand: the capture never stops",
     file: "server/on_demand.ts",
     from: "await supervisor.pause();",
@@ -164,5 +157,29 @@ export const CAPTURE: Mutation[] = [
     to: "encoder.feed(chunk);",
     tests: ["server/capture/stdin_test.ts"],
     filter: "re-encodes",
+  },
+  {
+    name: "on-demand: a pickle viewer does not wake the capture",
+    file: "server/server.ts",
+    from: "      viewersChanged: () => this.#viewersChanged(),\n    }, {",
+    to: "      viewersChanged: () => {},\n    }, {",
+    tests: ["e2e/capture_wiring_test.ts"],
+    filter: "pickle",
+  },
+  {
+    name: "on-demand: a pickle viewer's leaving never stops the capture",
+    file: "server/pickle/pickle.ts",
+    from: "    if (this.#closing) return;\n    this.#hub.viewersChanged();",
+    to: "    if (this.#closing) return;",
+    tests: ["e2e/capture_wiring_test.ts"],
+    filter: "pickle",
+  },
+  {
+    name: "metrics: capture restarts always 0",
+    file: "server/server.ts",
+    from: "captureRestarts: supervisor.restarts,",
+    to: "captureRestarts: 0,",
+    tests: ["e2e/capture_wiring_test.ts"],
+    filter: "metrics",
   },
 ];
