@@ -127,7 +127,7 @@ Deno.test("deno.json's sets: the server under -P=server serves TLS with a token,
   }
 });
 
-Deno.test("-P=server: the emulated camera is read through V4L2 and FFI and passed through; --source auto still tries the camera; --list-devices names one or says it needs -A", async () => {
+Deno.test("-P=server: the emulated camera is read through V4L2 and FFI and passed through; --source auto still tries the camera, a missing one named is told; --list-devices names one or says it needs -A", async () => {
   await using cameras = await FakeCameras.create();
   const device = await cameras.device({
     card: "Set Camera",
@@ -153,12 +153,26 @@ Deno.test("-P=server: the emulated camera is read through V4L2 and FFI and passe
   assert.doesNotMatch(server.lines.join("\n"), REFUSED);
 
   // Deno refuses a set a look in /dev: the camera is tried all the same
-  // (here there is none, so the test pattern follows).
-  const auto = await serverUnderSet(["--device", "/dev/video99"]);
+  // (here there is none, so the test pattern follows), and a camera named
+  // but missing is told as such.
+  const auto = await serverUnderSet([]);
   assert.equal(await auto.stop(), 0);
   assert.ok(
-    auto.lines.some((l) => /opening camera \/dev\/video99$/.test(l)),
+    auto.lines.some((l) => /opening camera \/dev\/video0$/.test(l)),
     auto.lines.join("\n"),
+  );
+  const missing = await runScript(
+    "server.ts",
+    [
+      ...["--host", "127.0.0.1", "--port", "0", "--device", "/dev/video99"],
+    ],
+    {},
+    { permissions: ["-P=server"] },
+  );
+  assert.equal(missing.code, 1);
+  assert.equal(
+    missing.stderr.trimEnd().split("\n").at(-1),
+    "camwire: no camera at /dev/video99 (found: cannot tell, Deno lets only -A list /dev)",
   );
 
   const named = await runScript(

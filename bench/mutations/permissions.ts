@@ -51,4 +51,13 @@ export const PERMISSIONS: Mutation[] = [
     tests: ["e2e/portable_test.ts"],
     filter: "stalled",
   },
+  {
+    name:
+      "server: under a permission set a missing camera's error is the /dev listing's",
+    file: "server/camera/camera.ts",
+    from: 'return "cannot tell, Deno lets only -A list /dev";',
+    to: "throw new Error();",
+    tests: ["e2e/permissions_test.ts"],
+    filter: "emulated camera",
+  },
 ];

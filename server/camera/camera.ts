@@ -356,8 +356,15 @@ function exists(path: string): boolean {
  * for: `/dev/video0 "USB Camera" (/dev/v4l/by-id/…), …`, or `none`.
  */
 export function foundCameras(libc?: Libc | null): string {
+  let nodes: string[];
+  try {
+    nodes = videoNodes(devFolder());
+  } catch {
+    // Deno lets only -A read /dev: the error is still about the camera.
+    return "cannot tell, Deno lets only -A list /dev";
+  }
   const found: string[] = [];
-  for (const node of videoNodes(devFolder())) {
+  for (const node of nodes) {
     try {
       const identity = identifyNode(node, libc);
       if (!identity.canCapture) continue;
