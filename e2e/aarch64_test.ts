@@ -25,8 +25,8 @@ import {
   equalBytes,
   RawViewer,
   runScript,
-  type ScriptProcess,
-  startScript,
+  type ServerProcess,
+  startServerProcess,
   unstamped,
 } from "../testing/util.ts";
 
@@ -73,25 +73,15 @@ function onPath(program: string): boolean {
 }
 
 /** Starts server.ts on aarch64 Deno, on a free port, and waits for it. */
-async function startArmServer(
+function startArmServer(
   args: string[],
   env: Record<string, string>,
-): Promise<ScriptProcess & { port: number }> {
-  const server = startScript(
-    "server.ts",
-    ["--host", "127.0.0.1", "--port", "0", ...args],
-    { env: { ...QEMU_ENV, ...env }, runner: RUNNER, deno: AARCH64_DENO },
-  );
-  try {
-    const ready = await server.waitForLine(
-      /streaming on tcp:\/\/127\.0\.0\.1:(\d+)/,
-      60_000,
-    );
-    return { ...server, port: Number(/:(\d+)$/.exec(ready)![1]) };
-  } catch (error) {
-    await server.stop("SIGKILL");
-    throw error;
-  }
+): Promise<ServerProcess> {
+  return startServerProcess(args, { ...QEMU_ENV, ...env }, {
+    runner: RUNNER,
+    deno: AARCH64_DENO,
+    readyMs: 60_000,
+  });
 }
 
 /** `client.ts --output - --frames N` on aarch64 Deno: the JPEGs it wrote. */

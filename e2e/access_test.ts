@@ -15,28 +15,14 @@ import {
   closeAll,
   connect,
   firstFrameWithin,
-  type HostileServer,
   readWireFrame,
-  spawnServer,
+  withServer,
 } from "../testing/hostile.ts";
 import { get, hasJpeg, rawRequest } from "../testing/raw_http.ts";
 import { sleep } from "../common/time.ts";
 import { within } from "../testing/util.ts";
 
 const encoder = new TextEncoder();
-
-/** Runs `body` against a fresh server, stopped after. */
-async function withServer(
-  args: string[],
-  body: (server: HostileServer) => Promise<void>,
-): Promise<void> {
-  const server = await spawnServer(args);
-  try {
-    await body(server);
-  } finally {
-    await server.stop();
-  }
-}
 
 /**
  * Sends a token line on a new connection to `port`.

@@ -13,31 +13,16 @@ import {
   connect,
   fdCount,
   firstFrameWithin,
-  type HostileServer,
   readExactly,
   readWireFrame,
   resetConnects,
   socketsOn,
-  spawnServer,
   until,
+  withServer,
 } from "../testing/hostile.ts";
 import { Admission } from "../server/net/admission.ts";
 
 const encoder = new TextEncoder();
-
-/** Runs `body` against a fresh server, stopped after. */
-async function withServer(
-  args: string[],
-  body: (server: HostileServer) => Promise<void>,
-  options: { nofile?: number } = {},
-): Promise<void> {
-  const server = await spawnServer(args, options);
-  try {
-    await body(server);
-  } finally {
-    await server.stop();
-  }
-}
 
 Deno.test("hostile: 200 connects reset before accept do not shut the door: a real viewer's first frame within 1 s", async () => {
   await withServer([], async (server) => {

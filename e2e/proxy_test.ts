@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { startServer } from "../server.ts";
 import { RawViewer } from "../testing/util.ts";
-import { type HostileServer, spawnServer } from "../testing/hostile.ts";
+import { withServer } from "../testing/hostile.ts";
 import {
   get,
   hasJpeg,
@@ -30,19 +30,6 @@ import { openLibc } from "../server/sys/libc.ts";
 // it: loaded before any test, so that the sanitizers do not take it for a
 // leak.
 openLibc();
-
-/** Runs `body` against a fresh server, stopped after. */
-async function withServer(
-  args: string[],
-  body: (server: HostileServer) => Promise<void>,
-): Promise<void> {
-  const server = await spawnServer(args);
-  try {
-    await body(server);
-  } finally {
-    await server.stop();
-  }
-}
 
 /**
  * 20 distinct wrong `?token=`s at once, each from the address `from(i)`

@@ -10,12 +10,7 @@
 
 import assert from "node:assert/strict";
 import { makeCertificate, runScript, within } from "../testing/util.ts";
-import {
-  closeAll,
-  connect,
-  type HostileServer,
-  spawnServer,
-} from "../testing/hostile.ts";
+import { closeAll, connect, withServer } from "../testing/hostile.ts";
 
 /** Runs `body` with a test CA and certificate in a temporary directory. */
 async function withCertificate(
@@ -27,19 +22,6 @@ async function withCertificate(
     await body(dir);
   } finally {
     await Deno.remove(dir, { recursive: true });
-  }
-}
-
-/** Runs `body` against a fresh server, stopped after. */
-async function withServer(
-  args: string[],
-  body: (server: HostileServer) => Promise<void>,
-): Promise<void> {
-  const server = await spawnServer(args);
-  try {
-    await body(server);
-  } finally {
-    await server.stop();
   }
 }
 

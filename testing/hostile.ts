@@ -8,7 +8,7 @@
  * @module
  */
 
-import { type ScriptProcess, startScript, within } from "./util.ts";
+import { type ScriptProcess, startServerProcess, within } from "./util.ts";
 
 /**
  * Polls `predicate` every 100 ms until it holds.
@@ -55,9 +55,9 @@ export async function spawnServer(
   args: string[],
   options: { nofile?: number } = {},
 ): Promise<HostileServer> {
-  const server = startScript(
-    "server.ts",
-    ["--host", "127.0.0.1", "--port", "0", "--source", "test", ...args],
+  const server = await startServerProcess(
+    ["--source", "test", ...args],
+    {},
     options.nofile === undefined
       ? {}
       : { runner: ["prlimit", `--nofile=${options.nofile}`] },
@@ -65,10 +65,6 @@ export async function spawnServer(
   let running = true;
   server.child.status.then(() => running = false);
   try {
-    const ready = await server.waitForLine(
-      /streaming on (tcp|tls):\/\/[\d.]+:(\d+)/,
-    );
-    const port = Number(ready.match(/:(\d+)$/)![1]);
     let httpPort: number | undefined;
     if (args.includes("--http-port")) {
       const web = await server.waitForLine(
@@ -79,7 +75,6 @@ export async function spawnServer(
     return {
       ...server,
       pid: server.child.pid,
-      port,
       httpPort,
       get running() {
         return running;
@@ -88,6 +83,27 @@ export async function spawnServer(
   } catch (error) {
     await server.stop("SIGKILL");
     throw error;
+  }
+}
+
+/**
+ * Runs `body` against a fresh {@linkcode spawnServer} server, stopped
+ * after.
+ *
+ * @param args More server flags.
+ * @param body The test.
+ * @param options `nofile`: the fd limit to run the server under.
+ */
+export async function withServer(
+  args: string[],
+  body: (server: HostileServer) => Promise<void>,
+  options: { nofile?: number } = {},
+): Promise<void> {
+  const server = await spawnServer(args, options);
+  try {
+    await body(server);
+  } finally {
+    await server.stop();
   }
 }
 

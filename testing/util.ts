@@ -107,6 +107,24 @@ export interface ScriptOptions {
 }
 
 /**
+ * The program and arguments that run a script: `[runner…] deno run
+ * <permissions> --quiet <script> ...args`.
+ */
+function scriptCommand(
+  script: string,
+  args: string[],
+  options: Omit<ScriptOptions, "env" | "clearEnv">,
+): { program: string; programArgs: string[] } {
+  const [program, ...programArgs] = [
+    ...options.runner ?? [],
+    options.deno ?? Deno.execPath(),
+    ...["run", ...options.permissions ?? ["-A"], "--quiet", DIR + script],
+    ...args,
+  ];
+  return { program: program!, programArgs };
+}
+
+/**
  * Runs `deno run -A <script> ...args` to completion, within `timeoutMs`
  * (else it is killed and the test fails).
  *
@@ -122,13 +140,8 @@ export async function runScript(
   env: Record<string, string> = {},
   options: Omit<ScriptOptions, "env"> & { timeoutMs?: number } = {},
 ): Promise<Output> {
-  const [program, ...programArgs] = [
-    ...options.runner ?? [],
-    options.deno ?? Deno.execPath(),
-    ...["run", ...options.permissions ?? ["-A"], "--quiet", DIR + script],
-    ...args,
-  ];
-  const child = new Deno.Command(program!, {
+  const { program, programArgs } = scriptCommand(script, args, options);
+  const child = new Deno.Command(program, {
     args: programArgs,
     env,
     clearEnv: options.clearEnv ?? false,
@@ -191,13 +204,8 @@ export function startScript(
   args: string[],
   options: ScriptOptions = {},
 ): ScriptProcess {
-  const [program, ...programArgs] = [
-    ...options.runner ?? [],
-    options.deno ?? Deno.execPath(),
-    ...["run", ...options.permissions ?? ["-A"], "--quiet", DIR + script],
-    ...args,
-  ];
-  const child = new Deno.Command(program!, {
+  const { program, programArgs } = scriptCommand(script, args, options);
+  const child = new Deno.Command(program, {
     args: programArgs,
     env: options.env ?? {},
     clearEnv: options.clearEnv ?? false,
@@ -337,20 +345,24 @@ export interface ServerProcess extends ScriptProcess {
  * @param args Extra server flags, e.g. `["--source", "test"]` (a `--host`
  * among them overrides the 127.0.0.1 given first).
  * @param env Extra environment.
+ * @param options How to run it (a runner, another Deno, the permissions),
+ * and how long it may take to be ready (default 15 s).
  * @returns The running process; call `stop()` in a `finally`.
  */
 export async function startServerProcess(
   args: string[],
   env: Record<string, string> = {},
+  options: Omit<ScriptOptions, "env"> & { readyMs?: number } = {},
 ): Promise<ServerProcess> {
   const process = startScript(
     "server.ts",
     ["--host", "127.0.0.1", "--port", "0", ...args],
-    { env },
+    { ...options, env },
   );
   try {
     const ready = await process.waitForLine(
       /streaming on (tcp|tls):\/\/127\.0\.0\.1:(\d+)/,
+      options.readyMs,
     );
     const port = Number(ready.match(/:(\d+)$/)![1]);
     return { ...process, port };
