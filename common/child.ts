@@ -1,7 +1,8 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
- * Child processes (ffmpeg, ffplay): starting one with a clear error when it
- * is not installed, reading its output line by line, and ending it.
+ * Child processes (ffmpeg, ffplay): finding a program on PATH, starting
+ * one with a clear error when it is not installed, reading its output line
+ * by line, and ending it.
  *
  * @module
  */
@@ -16,6 +17,43 @@ export function words(text: string): string[] {
 /** How to install ffmpeg, for the "ffmpeg not found" line. */
 export const INSTALL_FFMPEG =
   "install it (Debian/Ubuntu: apt install ffmpeg; macOS: brew install ffmpeg; Windows: winget install ffmpeg) or put it on PATH";
+
+/**
+ * Finds a program on PATH: an executable file named as the first of
+ * `names` that is in any folder of `path`, else as the next.
+ *
+ * @param names The program's names, preferred first.
+ * @param path The PATH to search. @default {the environment's PATH}
+ * @returns The program's path, or `undefined` when none is there.
+ */
+export function findProgram(
+  names: readonly string[],
+  path: string = environmentPath(),
+): string | undefined {
+  const dirs = path.split(":").filter((dir) => dir !== "");
+  for (const name of names) {
+    for (const dir of dirs) {
+      const candidate = `${dir}/${name}`;
+      try {
+        const info = Deno.statSync(candidate);
+        if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) {
+          return candidate;
+        }
+      } catch {
+        // Not there, or not readable: the next one.
+      }
+    }
+  }
+  return undefined;
+}
+
+function environmentPath(): string {
+  try {
+    return Deno.env.get("PATH") ?? "";
+  } catch {
+    return ""; // no --allow-env: nothing found
+  }
+}
 
 /** Spawns a program, turning "not installed" into a clear error. */
 export function spawn(

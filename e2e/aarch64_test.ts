@@ -20,6 +20,7 @@ import {
   fromRecords,
 } from "../testing/fake_camera.ts";
 import { JpegSplitter } from "../framing.ts";
+import { findProgram } from "../common/child.ts";
 import {
   childPids,
   equalBytes,
@@ -45,7 +46,7 @@ function requireAarch64(): void {
       !exists(f)
     ),
     ...["qemu-aarch64-static", "aarch64-linux-gnu-gcc"].filter((p) =>
-      !onPath(p)
+      findProgram([p]) === undefined
     ),
   ];
   if (missing.length > 0) {
@@ -64,12 +65,6 @@ function exists(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-function onPath(program: string): boolean {
-  return (Deno.env.get("PATH") ?? "").split(":").some((dir) =>
-    exists(`${dir}/${program}`)
-  );
 }
 
 /** Starts server.ts on aarch64 Deno, on a free port, and waits for it. */

@@ -8,6 +8,8 @@
  * @module
  */
 
+import { findProgram } from "../common/child.ts";
+
 /** An ffmpeg reached through a symlink of its own name. */
 export interface OwnFfmpeg extends AsyncDisposable {
   /** The symlink's path: give it where a program path is asked for. */
@@ -23,15 +25,7 @@ export interface OwnFfmpeg extends AsyncDisposable {
  * @throws {Error} When there is no ffmpeg on PATH.
  */
 export async function ownFfmpeg(): Promise<OwnFfmpeg> {
-  const target = (Deno.env.get("PATH") ?? "").split(":")
-    .map((dir) => `${dir}/ffmpeg`)
-    .find((path) => {
-      try {
-        return Deno.statSync(path).isFile;
-      } catch {
-        return false;
-      }
-    });
+  const target = findProgram(["ffmpeg"]);
   if (target === undefined) throw new Error("No ffmpeg on PATH");
   const dir = await Deno.makeTempDir({ prefix: "camwire-ffmpeg-" });
   // A process's name keeps 15 characters: "ffmpeg-" and 6 of its own.

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { JpegSplitter } from "../../framing.ts";
 import { readStamp } from "../../common/jpeg.ts";
+import { findProgram } from "../../common/child.ts";
 import {
   childPids,
   receiveFrames,
@@ -66,11 +67,11 @@ Deno.test("e2e: --capture ffmpeg reads the camera in the chosen mode (-input_for
   // ffmpeg opens the camera itself: give it the emulated camera too.
   const bin = `${cameras.dir}/bin`;
   await Deno.mkdir(bin);
+  const realFfmpeg = findProgram(["ffmpeg"]);
+  assert.ok(realFfmpeg !== undefined, "no ffmpeg on PATH");
   await Deno.writeTextFile(
     `${bin}/ffmpeg`,
-    `#!/bin/sh\nLD_PRELOAD=${cameras.library} exec ${await which(
-      "ffmpeg",
-    )} "$@"\n`,
+    `#!/bin/sh\nLD_PRELOAD=${cameras.library} exec ${realFfmpeg} "$@"\n`,
     { mode: 0o755 },
   );
   const server = await startServerProcess(
@@ -98,14 +99,6 @@ Deno.test("e2e: --capture ffmpeg reads the camera in the chosen mode (-input_for
     assert.equal(await server.stop(), 0);
   }
 });
-
-async function which(program: string): Promise<string> {
-  const { stdout } = await new Deno.Command("sh", {
-    args: ["-c", `command -v ${program}`],
-    stdout: "piped",
-  }).output();
-  return new TextDecoder().decode(stdout).trim();
-}
 
 Deno.test("e2e: --list-devices names the camera, its formats, sizes and rates", async () => {
   await using cameras = await FakeCameras.create();

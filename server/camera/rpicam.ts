@@ -24,7 +24,7 @@ import {
 import { captureArgs, type Picture } from "../capture/ffmpeg.ts";
 import { jpegQualityPercent } from "./capture.ts";
 import { message } from "../../common/cli.ts";
-import { linesOf } from "../../common/child.ts";
+import { findProgram, linesOf } from "../../common/child.ts";
 import { deadline } from "../../common/time.ts";
 
 /** The program's names, newest first: libcamera-vid until rpicam-apps 1.4. */
@@ -74,30 +74,8 @@ export function piPipelineNode(
  * @param path The PATH to search. @default {the environment's PATH}
  * @returns The program's path, or `undefined` when neither is there.
  */
-export function findRpicam(path = environmentPath()): string | undefined {
-  const dirs = path.split(":").filter((dir) => dir !== "");
-  for (const name of RPICAM_PROGRAMS) {
-    for (const dir of dirs) {
-      const candidate = `${dir}/${name}`;
-      try {
-        const info = Deno.statSync(candidate);
-        if (info.isFile && ((info.mode ?? 0o111) & 0o111) !== 0) {
-          return candidate;
-        }
-      } catch {
-        // Not there, or not readable: the next one.
-      }
-    }
-  }
-  return undefined;
-}
-
-function environmentPath(): string {
-  try {
-    return Deno.env.get("PATH") ?? "";
-  } catch {
-    return ""; // no --allow-env: nothing found
-  }
+export function findRpicam(path?: string): string | undefined {
+  return findProgram(RPICAM_PROGRAMS, path);
 }
 
 /** One camera as `rpicam-vid --list-cameras` lists it. */
