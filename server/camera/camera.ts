@@ -2,7 +2,7 @@
 /**
  * The camera, decided: which backend captures it (`--capture auto|v4l2|
  * rpicam|ffmpeg`), in which mode (read through V4L2, chosen by
- * camera_mode.ts), what happens when V4L2 cannot be used, and
+ * mode.ts), what happens when V4L2 cannot be used, and
  * `--list-devices`.
  *
  * `auto` (Linux) uses V4L2 through FFI when the device is a V4L2 capture
@@ -90,9 +90,7 @@ export function planCamera(
   request: ModeRequest & { controls?: ControlSetting[] | undefined },
   libc?: Libc | null,
 ): CameraPlan {
-  const camera = libc === undefined
-    ? V4l2Device.open(device)
-    : V4l2Device.open(device, libc);
+  const camera = V4l2Device.open(device, libc);
   try {
     const identity = camera.identify();
     if (identity.metadata) {
@@ -101,7 +99,7 @@ export function planCamera(
       );
     }
     if (!identity.canCapture) {
-      throw new V4l2Error("VIDIOC_QUERYCAP (no video capture)", 25, device);
+      throw new V4l2Error("VIDIOC_QUERYCAP (no video capture)", ENOTTY, device);
     }
     const modes = camera.modes();
     const choice = chooseMode(modes, request);
@@ -129,9 +127,7 @@ export function planCamera(
  * @throws {V4l2Error} When it cannot be opened or asked.
  */
 function identifyNode(node: string, libc: Libc | null | undefined) {
-  const camera = libc === undefined
-    ? V4l2Device.open(node)
-    : V4l2Device.open(node, libc);
+  const camera = V4l2Device.open(node, libc);
   try {
     return camera.identify();
   } finally {
@@ -240,9 +236,7 @@ export async function cameraBackend(
   if (capture === "ffmpeg") {
     // ffmpeg sets no control: set them now; the driver keeps them.
     if (plan.controls.length > 0) {
-      const camera = settings.libc === undefined
-        ? V4l2Device.open(node)
-        : V4l2Device.open(node, settings.libc);
+      const camera = V4l2Device.open(node, settings.libc);
       try {
         applyControls(camera, plan.controls, log);
       } finally {
@@ -474,9 +468,7 @@ export async function listDevices(options: {
     let camera: V4l2Device;
     const node = nodeOf(path);
     try {
-      camera = options.libc === undefined
-        ? V4l2Device.open(node)
-        : V4l2Device.open(node, options.libc);
+      camera = V4l2Device.open(node, options.libc);
     } catch (error) {
       lines.push(`${path}: ${message(error).replace(`${node}: `, "")}`);
       continue;
@@ -590,8 +582,8 @@ export interface CameraFlags {
 }
 
 /**
- * Reads and checks `--capture`, `--input-format`, `--input-size` and
- * `--list-devices`.
+ * Reads and checks `--capture`, `--input-format`, `--input-size`,
+ * `--control` and `--list-devices`.
  *
  * @param values The flags' texts, as `parseArgs` gives them.
  * @param os The operating system (`--capture v4l2` needs Linux).

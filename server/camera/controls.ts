@@ -264,9 +264,7 @@ export class CameraControlPanel {
     try {
       // Through its name, anew: a replugged camera may be at another node.
       const node = nodeOf(this.#device);
-      camera = this.#libc === undefined
-        ? V4l2Device.open(node)
-        : V4l2Device.open(node, this.#libc);
+      camera = V4l2Device.open(node, this.#libc);
     } catch (error) {
       return { ok: false, error: message(error), cause: "camera" };
     }
