@@ -98,7 +98,8 @@ export async function startServer(
   options: ServerOptions = {},
 ): Promise<CamwireServer> {
   const settings = withDefaults(options);
-  TrustedProxies.parse(settings.trustedProxies); // throws before anything starts
+  // A bad --trusted-proxy throws here, before anything starts.
+  const trustedProxies = TrustedProxies.parse(settings.trustedProxies);
   if (settings.preview && !hasDisplay(Deno.env.toObject(), Deno.build.os)) {
     // ffplay would run on with no window: refuse before anything starts.
     throw new CamwireError(
@@ -147,6 +148,7 @@ export async function startServer(
       )
     ),
     sourceName: capture.name,
+    trustedProxies,
     // A V4L2 camera's controls, whoever captures it (V4L2 or ffmpeg; not
     // rpicam-vid, whose camera has none through V4L2).
     controls: capture.source.kind === "camera" && Deno.build.os === "linux" &&

@@ -26,7 +26,7 @@ import {
   listenError,
 } from "./net/net.ts";
 import { Admission, MAX_PENDING } from "./net/admission.ts";
-import { TrustedProxies } from "./net/proxy.ts";
+import type { TrustedProxies } from "./net/proxy.ts";
 import { admitViewer } from "./viewers/doorway.ts";
 import { LogTally } from "./net/tally.ts";
 import { OnDemand } from "./on_demand.ts";
@@ -92,6 +92,8 @@ export interface ServerParts {
   sourceName: string;
   /** The camera's controls for `/controls`, when the source is a camera. */
   controls?: CameraControls | undefined;
+  /** `--trusted-proxy`, read. */
+  trustedProxies: TrustedProxies;
 }
 
 /** The running server (see {@linkcode CamwireServer}). */
@@ -112,7 +114,6 @@ export class Server implements CamwireServer {
   #tally: LogTally;
   /** Addresses whose token checks start being refused: one line each. */
   #guessers: LogTally;
-  #trustedProxies: TrustedProxies;
   /** Connections holding a slot under --max-clients (TCP and HTTP). */
   #connections = 0;
   #closing: Promise<void> | null = null;
@@ -157,15 +158,13 @@ export class Server implements CamwireServer {
     this.#log = settings.log;
     this.#tally = new LogTally(this.#log);
     this.#guessers = new LogTally(this.#log);
-    const proxies = TrustedProxies.parse(settings.trustedProxies);
-    this.#trustedProxies = proxies;
     this.#admission = new Admission({
       maxPerAddress: settings.maxClientsPerIp,
       // A burst of real HTTP viewers (1,000 from two load processes) had
       // over 512 connections owing their request at once: evicted ones.
       maxPending: Math.max(MAX_PENDING, settings.maxClients),
       exemptLoopback: settings.exemptLoopback,
-      exempt: (address) => proxies.has(address),
+      exempt: (address) => parts.trustedProxies.has(address),
       onSlowedDown: (address, wrongTokens) =>
         this.#guessers.note(
           "slowed down",
@@ -262,7 +261,7 @@ export class Server implements CamwireServer {
         tokenEquals: constantTimeEqual,
         admission: this.#admission,
         tally: this.#tally,
-        trustedProxies: this.#trustedProxies,
+        trustedProxies: this.#parts.trustedProxies,
       });
     } catch (error) {
       throw listenError(error, {

@@ -65,11 +65,6 @@ export class TrustedProxies {
     }));
   }
 
-  /** Whether there is any. */
-  get size(): number {
-    return this.#ranges.length;
-  }
-
   /**
    * Whether an address is a trusted proxy's.
    *
