@@ -50,7 +50,7 @@ export const ACCESS: Mutation[] = [
     file: "server/net/admission.ts",
     from: ".update(sent).digest()",
     to: ".update(sent + Math.random()).digest()",
-    tests: ["e2e/access_test.ts", "server/net/token_history_test.ts"],
+    tests: ["e2e/access_test.ts", "server/net/admission_test.ts"],
     filter: "stale|repeat",
   },
   {
