@@ -11,7 +11,8 @@
 
 import assert from "node:assert/strict";
 import { spawnServer } from "../testing/hostile.ts";
-import { eventually, freePort } from "../testing/util.ts";
+import { freePort } from "../testing/util.ts";
+import { startNginx } from "../testing/nginx.ts";
 
 const DOC = new URL("../docs/server.md", import.meta.url);
 
@@ -25,63 +26,6 @@ async function block(heading: string, lang: string): Promise<string> {
   )?.[1];
   assert.ok(found !== undefined, `no ${lang} block under "${heading}"`);
   return found;
-}
-
-/** A running nginx of the test's own, in a temporary directory. */
-async function startNginx(
-  site: string,
-  port: number,
-): Promise<{ stop(): Promise<void> }> {
-  const dir = await Deno.makeTempDir({ prefix: "camwire-nginx-" });
-  const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
-    .map((kind) => `${kind}_temp_path ${dir}/${kind};`).join("\n  ");
-  await Deno.writeTextFile(
-    `${dir}/nginx.conf`,
-    `daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events {}
-http {
-  access_log off;
-  ${temp}
-${site}
-}
-`,
-  );
-  const child = new Deno.Command("nginx", {
-    args: ["-p", dir, "-c", `${dir}/nginx.conf`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null", // its errors go to error.log
-  }).spawn();
-  const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Exited already.
-    }
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
-  };
-  try {
-    await eventually(
-      async () => {
-        try {
-          (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-          return true;
-        } catch {
-          return false;
-        }
-      },
-      5000,
-      `nginx to listen on ${port}`,
-    );
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { stop };
 }
 
 /**
@@ -157,17 +101,19 @@ Deno.test("docs/server.md's reverse-proxy recipe: behind the real nginx with --t
   assert.ok(site.includes("listen 443 ssl;"), site);
   assert.ok(site.includes("http://127.0.0.1:8080;"), site);
   // Plain HTTP on a free port for the test; the rest as written.
-  const nginx = await startNginx(
-    site.replace("listen 443 ssl;", `listen 127.0.0.1:${proxyPort};`)
-      .replace("http://127.0.0.1:8080;", `http://127.0.0.1:${httpPort};`),
-    proxyPort,
-  );
+  const proxied = site
+    .replace("listen 443 ssl;", `listen 127.0.0.1:${proxyPort};`)
+    .replace("http://127.0.0.1:8080;", `http://127.0.0.1:${httpPort};`);
+  const nginx = await startNginx(proxyPort, (dir) => {
+    const temp = ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"]
+      .map((kind) => `${kind}_temp_path ${dir}/${kind};`).join("\n  ");
+    return `http {\n  access_log off;\n  ${temp}\n${proxied}\n}\n`;
+  });
   try {
     const server = await spawnServer(flags);
     try {
       assert.equal(server.httpPort, httpPort);
       const got = await guessesThroughProxy(proxyPort, token);
-      console.log(JSON.stringify(got));
       assert.equal(got.right, 200);
       assert.ok(got.right_jpeg);
       assert.ok(got.right_ms < 1000, `the right token took ${got.right_ms} ms`);

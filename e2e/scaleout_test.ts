@@ -15,60 +15,16 @@ import {
   startServerProcess,
   within,
 } from "../testing/util.ts";
+import { type Nginx, startNginx } from "../testing/nginx.ts";
 
-/** A local nginx-rtmp server, listening on 127.0.0.1 only. */
-interface RtmpServer {
-  port: number;
-  stop(): Promise<void>;
-}
-
-/** Starts nginx with the RTMP module and a `live` application. */
-async function startRtmpServer(port?: number): Promise<RtmpServer> {
-  port ??= freePort();
-  const dir = await Deno.makeTempDir({ prefix: "camwire-rtmp-" });
-  await Deno.writeTextFile(
-    `${dir}/nginx.conf`,
-    `load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;
-daemon off;
-master_process off;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log;
-events {}
-rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }
-`,
+/** Starts a local nginx-rtmp server, on 127.0.0.1 only, with a `live` application. */
+function startRtmpServer(port = freePort()): Promise<Nginx> {
+  return startNginx(
+    port,
+    () =>
+      `rtmp { server { listen 127.0.0.1:${port}; application live { live on; } } }\n`,
+    ["/usr/lib/nginx/modules/ngx_rtmp_module.so"],
   );
-  const child = new Deno.Command("nginx", {
-    args: ["-p", dir, "-c", `${dir}/nginx.conf`],
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  const listening = async () => {
-    try {
-      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  // SIGKILL: a server that goes away. (With a publisher connected, nginx
-  // may take long to honour SIGTERM.)
-  const stop = async () => {
-    try {
-      child.kill("SIGKILL");
-    } catch {
-      // Exited already.
-    }
-    await child.status;
-    await Deno.remove(dir, { recursive: true });
-  };
-  try {
-    await eventually(listening, 5000, `nginx-rtmp to listen on ${port}`);
-  } catch (error) {
-    await stop();
-    throw error;
-  }
-  return { port, stop };
 }
 
 /** ffprobe's `codec,width,height` of a stream's video, or its error. */
