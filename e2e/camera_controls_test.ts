@@ -6,12 +6,9 @@
 // one-line errors, and GET and POST /controls with and without the token.
 
 import assert from "node:assert/strict";
-import {
-  runScript,
-  type ServerProcess,
-  startServerProcess,
-} from "../testing/util.ts";
+import { runScript, startServerProcess } from "../testing/util.ts";
 import { FakeCameras } from "../testing/fake_camera.ts";
+import { webBase } from "../testing/http_client.ts";
 import { uvcControls } from "../testing/fake_camera_presets.ts";
 
 const MJPEG_320 = { fourcc: "MJPG", width: 320, height: 240, fps: 30 };
@@ -22,14 +19,6 @@ function valueOf(
   name: string,
 ) {
   return body.controls.find((c) => c.name === name)?.value;
-}
-
-/** The HTTP base of a server started with `--http-port 0`. */
-async function httpBase(server: ServerProcess): Promise<string> {
-  const line = await server.waitForLine(
-    /web page on http:\/\/127\.0\.0\.1:\d+/,
-  );
-  return /(http:\/\/127\.0\.0\.1:\d+)\//.exec(line)![1]!;
 }
 
 Deno.test("e2e: --list-devices lists each control with its range and current value, by v4l2-ctl's names", async () => {
@@ -90,7 +79,7 @@ Deno.test("e2e: --control sets controls after the mode, by today's names and by 
       { CAMWIRE_LIBC: cameras.library },
     );
     try {
-      const base = await httpBase(server);
+      const base = await webBase(server);
       const response = await fetch(`${base}/controls?token=s3cret`);
       assert.equal(response.status, 200);
       const body = await response.json();
@@ -170,7 +159,7 @@ Deno.test("e2e: GET /controls reads the camera's controls; POST /controls change
     { CAMWIRE_LIBC: cameras.library },
   );
   try {
-    const base = await httpBase(server);
+    const base = await webBase(server);
     const auth = { authorization: "Bearer s3cret" };
     // No token: neither read nor changed.
     const anonymous = await fetch(`${base}/controls`);
@@ -242,7 +231,7 @@ Deno.test("e2e: without --token, GET /controls is open like the stream, and POST
     { CAMWIRE_LIBC: cameras.library },
   );
   try {
-    const base = await httpBase(server);
+    const base = await webBase(server);
     const listed = await fetch(`${base}/controls`);
     assert.equal(listed.status, 200);
     assert.equal(valueOf(await listed.json(), "brightness"), 0);

@@ -17,6 +17,7 @@ import {
   unstamped,
   within,
 } from "../testing/util.ts";
+import { webBase } from "../testing/http_client.ts";
 import { FakeCameras, fromRecords } from "../testing/fake_camera.ts";
 import { bcm2835Like } from "../testing/fake_camera_presets.ts";
 
@@ -195,11 +196,7 @@ Deno.test("e2e: frames the driver flags damaged never reach a viewer; they are c
       assert.ok(index !== -1, "one of the camera's JPEGs");
       assert.notEqual(index % 3, 2, `record ${index} was flagged damaged`);
     }
-    const web = await server.waitForLine(
-      /web page on http:\/\/127\.0\.0\.1:\d+/,
-    );
-    const port = /:(\d+)\/$/.exec(web)![1];
-    const stats = await (await fetch(`http://127.0.0.1:${port}/stats`)).json();
+    const stats = await (await fetch(`${await webBase(server)}/stats`)).json();
     assert.ok(stats.framesDropped >= 8, `${stats.framesDropped} dropped`);
     const logged = server.lines.filter((l) =>
       /dropped \d+ truncated or damaged/.test(l)

@@ -28,6 +28,7 @@ import {
   unstamped,
   within,
 } from "../testing/util.ts";
+import { webBase } from "../testing/http_client.ts";
 
 /** Records a few seconds of the test pattern as an MJPEG file. */
 async function recordMjpeg(path: string, seconds: number): Promise<void> {
@@ -49,16 +50,6 @@ async function recordMjpeg(path: string, seconds: number): Promise<void> {
   assert.ok(success, "ffmpeg could not record the test file");
 }
 
-/** The HTTP port a server printed (`--http-port 0`). */
-async function httpPortOf(
-  server: { waitForLine(pattern: RegExp): Promise<string> },
-): Promise<number> {
-  const line = await server.waitForLine(
-    /web page on http:\/\/127\.0\.0\.1:\d+\//,
-  );
-  return Number(line.match(/:(\d+)\/$/)![1]);
-}
-
 /** Luma below which a frame counts as dark: the placeholder is ~20, the test pattern ~130. */
 const DARK = 64;
 
@@ -72,7 +63,7 @@ Deno.test("e2e: a killed ffmpeg whose source is gone: a dark placeholder unlike 
     "--http-port",
     "0",
   ]);
-  const stats = `http://127.0.0.1:${await httpPortOf(server)}/stats`;
+  const stats = `${await webBase(server)}/stats`;
   const viewer = await RawViewer.connect(server.port);
   // /stats, polled all along: each state as it changes.
   const states: string[] = [];

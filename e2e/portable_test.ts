@@ -13,6 +13,7 @@ import {
   startScript,
   within,
 } from "../testing/util.ts";
+import { webBase } from "../testing/http_client.ts";
 
 /** Reads `/stream.mjpg` until `parts` JPEGs came; how many came. */
 async function httpFrames(port: number, parts: number): Promise<number> {
@@ -53,10 +54,7 @@ Deno.test("e2e: without FFI (--deny-ffi): TCP and HTTP viewers stream, a stalled
       (await server.waitForLine(/streaming on tcp:\/\/127\.0\.0\.1:\d+$/))
         .match(/:(\d+)$/)![1],
     );
-    const httpPort = Number(
-      (await server.waitForLine(/web page on http:\/\/127\.0\.0\.1:\d+\/$/))
-        .match(/:(\d+)\/$/)![1],
-    );
+    const httpPort = Number(new URL(await webBase(server)).port);
     const viewer = await RawViewer.connect(port);
     try {
       await eventually(

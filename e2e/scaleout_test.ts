@@ -15,6 +15,7 @@ import {
   startServerProcess,
   within,
 } from "../testing/util.ts";
+import { webBase } from "../testing/http_client.ts";
 import { type Nginx, startNginx } from "../testing/nginx.ts";
 
 /** Starts a local nginx-rtmp server, on 127.0.0.1 only, with a `live` application. */
@@ -188,12 +189,8 @@ Deno.test("e2e: --on-demand runs ffmpeg only while someone watches, never two at
       5000,
       "ffmpeg to end after the last viewer",
     );
-    const line = await server.waitForLine(
-      /web page on http:\/\/127\.0\.0\.1:(\d+)\//,
-    );
-    const httpPort = line.match(/:(\d+)\/$/)![1];
     const response = await within(
-      fetch(`http://127.0.0.1:${httpPort}/stream.mjpg`),
+      fetch(`${await webBase(server)}/stream.mjpg`),
       5000,
       "the /stream.mjpg response",
     );

@@ -9,6 +9,7 @@
  */
 
 import { type ScriptProcess, startServerProcess, within } from "./util.ts";
+import { webBase } from "./http_client.ts";
 
 /**
  * Polls `predicate` every 100 ms until it holds.
@@ -65,13 +66,9 @@ export async function spawnServer(
   let running = true;
   server.child.status.then(() => running = false);
   try {
-    let httpPort: number | undefined;
-    if (args.includes("--http-port")) {
-      const web = await server.waitForLine(
-        /web page on https?:\/\/[\d.]+:(\d+)\//,
-      );
-      httpPort = Number(web.match(/:(\d+)\/$/)![1]);
-    }
+    const httpPort = args.includes("--http-port")
+      ? Number(new URL(await webBase(server)).port)
+      : undefined;
     return {
       ...server,
       pid: server.child.pid,

@@ -9,7 +9,11 @@
 import assert from "node:assert/strict";
 import type { ServerStats } from "../server/server.ts";
 import { BOUNDARY } from "../server/http/http.ts";
-import { type ServerProcess, startServerProcess } from "./util.ts";
+import {
+  type ScriptProcess,
+  type ServerProcess,
+  startServerProcess,
+} from "./util.ts";
 
 /** Runs a program to its end (20 s at most) and returns its trimmed stdout. */
 export async function run(program: string, args: string[]): Promise<string> {
@@ -20,6 +24,22 @@ export async function run(program: string, args: string[]): Promise<string> {
   }).output();
   assert.ok(success, `${program} failed: ${new TextDecoder().decode(stderr)}`);
   return new TextDecoder().decode(stdout).trim();
+}
+
+/**
+ * Where a server process serves HTTP (`--http-port`), as it printed it.
+ *
+ * @param server A server started on 127.0.0.1 with `--http-port`.
+ * @returns `http://127.0.0.1:PORT` (or `https://`), without a slash at
+ * the end.
+ */
+export async function webBase(
+  server: Pick<ScriptProcess, "waitForLine">,
+): Promise<string> {
+  const line = await server.waitForLine(
+    /web page on https?:\/\/127\.0\.0\.1:\d+\/$/,
+  );
+  return line.match(/(https?:\/\/127\.0\.0\.1:\d+)\/$/)![1]!;
 }
 
 /** A server started by {@linkcode withHttpServer}. */
@@ -47,11 +67,7 @@ export async function withHttpServer(
     ...args,
   ]);
   try {
-    const line = await server.waitForLine(
-      /web page on https?:\/\/127\.0\.0\.1:\d+\/$/,
-    );
-    const base = line.match(/(https?:\/\/127\.0\.0\.1:\d+)\/$/)![1]!;
-    await fn({ server, base });
+    await fn({ server, base: await webBase(server) });
   } finally {
     await server.stop();
   }

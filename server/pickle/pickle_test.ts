@@ -15,6 +15,7 @@ import {
   type ServerProcess,
   startServerProcess,
 } from "../../testing/util.ts";
+import { webBase } from "../../testing/http_client.ts";
 
 const PYTHON = "/usr/bin/python3";
 
@@ -84,10 +85,7 @@ print(frames, round(diff, 2), round(swapped, 2), round(float(frame.std()), 1))
 
 Deno.test("pickle: the Python tutorial's client loop, unmodified, gets ≥ 60 (240, 320, 3) uint8 frames in 3 s, the picture of the JPEG stream", async () => {
   await withPickleServer(["--http-port", "0"], async (server, pickle) => {
-    const line = await server.waitForLine(
-      /web page on http:\/\/127\.0\.0\.1:\d+\/$/,
-    );
-    const snapshot = line.replace(/^.*web page on /, "") + "snapshot.jpg";
+    const snapshot = `${await webBase(server)}/snapshot.jpg`;
     const timer = new AbortController();
     const kill = setTimeout(() => timer.abort(), 20_000);
     try {
