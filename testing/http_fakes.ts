@@ -189,16 +189,12 @@ export class FakeConn {
 }
 
 /**
- * An {@linkcode HttpSide} on a {@linkcode FakeHub}, its log lines kept.
+ * The HTTP side's options of the tests: loopback, no token, no TLS, 10 s.
  *
- * @param options Options to change from the defaults (no token, 10 s).
+ * @param lines Where its log lines go.
  */
-export function fakeSide(
-  options: Partial<HttpOptions> = {},
-): { side: HttpSide; hub: FakeHub; lines: string[] } {
-  const hub = new FakeHub();
-  const lines: string[] = [];
-  const side = new HttpSide(hub, {
+export function fakeOptions(lines: string[]): HttpOptions {
+  return {
     hostname: "127.0.0.1",
     port: 0,
     token: undefined,
@@ -207,8 +203,20 @@ export function fakeSide(
     tcpPort: 5000,
     log: (line) => lines.push(line),
     tokenEquals: (a, b) => a === b,
-    ...options,
-  });
+  };
+}
+
+/**
+ * An {@linkcode HttpSide} on a {@linkcode FakeHub}, its log lines kept.
+ *
+ * @param options Options to change from {@linkcode fakeOptions}.
+ */
+export function fakeSide(
+  options: Partial<HttpOptions> = {},
+): { side: HttpSide; hub: FakeHub; lines: string[] } {
+  const hub = new FakeHub();
+  const lines: string[] = [];
+  const side = new HttpSide(hub, { ...fakeOptions(lines), ...options });
   hub.jpegSinks.add(side);
   return { side, hub, lines };
 }
@@ -286,13 +294,12 @@ export async function readBytes(
   return bytes;
 }
 
-/** Lets promise callbacks run (a macrotask turn). */
-/** Lets queued promise callbacks run. */
+/** Lets queued promise callbacks run (a macrotask turn). */
 export function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
-/** Request options with `token` as a Basic auth password (user `viewer`). */
+/** Request options with `token` as a Basic auth password (user `camwire`). */
 export function basic(token: string): RequestInit {
   return { headers: { authorization: `Basic ${btoa(`camwire:${token}`)}` } };
 }

@@ -17,6 +17,7 @@ import {
   fakeConns,
   FakeHub,
   fakeJpeg,
+  fakeOptions,
   fakeSide,
   infoFor,
   partBytes,
@@ -556,14 +557,7 @@ Deno.test("serveHttp: a connection whose answer throws (the router, here hub.sta
   };
   const lines: string[] = [];
   const http = serveHttp(hub, {
-    hostname: "127.0.0.1",
-    port: 0,
-    token: undefined,
-    tls: undefined,
-    clientTimeoutMs: 10_000,
-    tcpPort: 5000,
-    log: (line) => lines.push(line),
-    tokenEquals: (a, b) => a === b,
+    ...fakeOptions(lines),
     admission: new Admission({ maxPerAddress: 0 }),
     tally: new LogTally((line) => lines.push(line)),
   });
