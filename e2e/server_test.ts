@@ -38,7 +38,7 @@ Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t
     // docs/server.md's table of flags and defaults (other flags may come).
     const flags = parseServerFlags([]);
     assert.ok(flags !== "help");
-    const readme = {
+    const documented = {
       host: "0.0.0.0",
       port: 9999,
       source: "auto",
@@ -61,9 +61,12 @@ Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t
       key: undefined,
     };
     const given = Object.fromEntries(
-      Object.keys(readme).map((key) => [key, flags[key as keyof typeof flags]]),
+      Object.keys(documented).map((key) => [
+        key,
+        flags[key as keyof typeof flags],
+      ]),
     );
-    assert.deepEqual(given, readme);
+    assert.deepEqual(given, documented);
   });
   await t.step("help", () => assert.equal(parseServerFlags(["-h"]), "help"));
   const bad: [string[], RegExp][] = [
