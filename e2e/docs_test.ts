@@ -1,6 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
- * README's Setup and the recipes of docs/, run as a reader would run them.
+ * README's Setup and the recipes of docs/, run as a reader would run them;
+ * the tables of flags of docs/, against each command's --help.
  *
  * @module
  */
@@ -183,5 +184,37 @@ Deno.test("docs/tls.md's recipe: its certificate, made as written, streams over 
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** The `--flags` of a command's `--help`, as the program prints it. */
+async function helpFlags(script: string): Promise<string[]> {
+  const out = await runScript(script, ["--help"]);
+  assert.equal(out.code, 0, out.stderr);
+  const help = new TextDecoder().decode(out.stdout) + out.stderr;
+  const flags = [...help.matchAll(/^ {2}(?:-\w, )?(--[\w-]+)/gm)]
+    .map((m) => m[1]!);
+  return [...new Set(flags)].sort();
+}
+
+/** The `--flags` a doc's table of flags names in its first column. */
+async function tableFlags(file: string): Promise<string[]> {
+  const text = await Deno.readTextFile(new URL(file, ROOT));
+  const cells = [...text.matchAll(/^\| (`--[^|]*?) +\|/gm)].map((m) => m[1]!);
+  const flags = cells.flatMap((cell) =>
+    [...cell.matchAll(/`(--[\w-]+)/g)].map((m) => m[1]!)
+  );
+  return [...new Set(flags)].sort();
+}
+
+Deno.test("docs/server.md's and docs/client.md's tables of flags name every flag of the command's --help, and no other", async () => {
+  const pages: [string, string][] = [
+    ["server.ts", "docs/server.md"],
+    ["client.ts", "docs/client.md"],
+  ];
+  for (const [script, doc] of pages) {
+    const help = (await helpFlags(script)).filter((f) => f !== "--help");
+    assert.ok(help.length > 5, `${script} --help: ${help}`);
+    assert.deepEqual(await tableFlags(doc), help, `${doc} against --help`);
   }
 });

@@ -45,4 +45,12 @@ export const DOCS: Mutation[] = [
     to: "`tally.ts`",
     tests: ["e2e/docs_links_test.ts"],
   },
+  {
+    name: "docs: the server's table of flags names one --help does not have",
+    file: "docs/server.md",
+    from: "| `--trusted-proxy <ADDR>`",
+    to: "| `--trusted-proxies <ADDR>`",
+    tests: ["e2e/docs_test.ts"],
+    filter: "tables of flags",
+  },
 ];
