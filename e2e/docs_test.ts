@@ -10,54 +10,9 @@ import assert from "node:assert/strict";
 import { JpegSplitter } from "../framing.ts";
 import { jpegSize } from "../common/jpeg.ts";
 import { runScript, startServerProcess } from "../testing/util.ts";
+import { flagsOf, recipe, section, shBlocks } from "../testing/docs.ts";
 
 const ROOT = new URL("../", import.meta.url);
-
-/**
- * A markdown file (a path from the root) from a heading on: to the next
- * heading of the same level or higher, or with `toEnd` to the file's end.
- */
-async function section(
-  file: string,
-  heading: string,
-  toEnd = false,
-): Promise<string> {
-  const text = "\n" + await Deno.readTextFile(new URL(file, ROOT));
-  const at = text.indexOf(`\n${heading}\n`);
-  assert.ok(at !== -1, `${file} has no "${heading}"`);
-  const rest = text.slice(at + heading.length + 2);
-  const level = heading.indexOf(" ");
-  const next = new RegExp(`^#{1,${level}} `, "m").exec(rest);
-  return toEnd || next === null ? rest : rest.slice(0, next.index);
-}
-
-/** The commands of each `sh` block, with `\`-continued lines joined. */
-function shBlocks(text: string): string[][] {
-  return [...text.matchAll(/^```sh\n([\s\S]*?)^```/gm)].map(([, block]) =>
-    block!.replace(/\\\n\s*/g, "").split("\n").filter((l) => l.trim())
-  );
-}
-
-/**
- * The commands of the first `sh` block after a heading of a markdown file
- * (a path from the root).
- */
-async function recipe(file: string, heading: string): Promise<string[]> {
-  const block = shBlocks(await section(file, heading, true))[0];
-  assert.ok(block !== undefined, `no sh block under "${heading}"`);
-  return block;
-}
-
-/** The flags of a `deno run -A <script> ...` line. */
-function flagsOf(line: string, script: string): string[] {
-  const [deno, run, all, name, ...flags] = line.trim().split(/\s+/);
-  assert.deepEqual(
-    [deno, run, all, name],
-    ["deno", "run", "-A", script],
-    `not a ${script} line: ${line}`,
-  );
-  return flags;
-}
 
 async function exists(path: string): Promise<boolean> {
   try {

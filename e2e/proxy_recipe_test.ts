@@ -13,20 +13,7 @@ import assert from "node:assert/strict";
 import { spawnServer } from "../testing/hostile.ts";
 import { freePort } from "../testing/util.ts";
 import { startNginx } from "../testing/nginx.ts";
-
-const DOC = new URL("../docs/server.md", import.meta.url);
-
-/** The first block of `lang` after `heading` in docs/server.md. */
-async function block(heading: string, lang: string): Promise<string> {
-  const text = await Deno.readTextFile(DOC);
-  const at = text.indexOf(`\n${heading}\n`);
-  assert.ok(at !== -1, `docs/server.md has no "${heading}"`);
-  const found = new RegExp("```" + lang + "\\n([\\s\\S]*?)```").exec(
-    text.slice(at),
-  )?.[1];
-  assert.ok(found !== undefined, `no ${lang} block under "${heading}"`);
-  return found;
-}
+import { fencedBlock, flagsOf, recipe } from "../testing/docs.ts";
 
 /**
  * From python3 (Deno cannot choose a connection's own address): 20
@@ -88,14 +75,13 @@ print(json.dumps({
 }
 
 Deno.test("docs/server.md's reverse-proxy recipe: behind the real nginx with --trusted-proxy, a guesser is slowed down and logged by its own address, another viewer is answered at once", async () => {
-  const serverLine = (await block("### Behind a reverse proxy", "sh"))
-    .replace(/\\\n\s*/g, "").trim();
-  const prefix = "deno run -A server.ts ";
-  assert.ok(serverLine.startsWith(prefix), serverLine);
-  const site = await block("### Behind a reverse proxy", "nginx");
+  const heading = "### Behind a reverse proxy";
+  const commands = await recipe("docs/server.md", heading);
+  assert.equal(commands.length, 1, `not one command: ${commands}`);
+  const site = await fencedBlock("docs/server.md", heading, "nginx");
   const httpPort = freePort();
   const proxyPort = freePort();
-  const flags = serverLine.slice(prefix.length).split(/\s+/)
+  const flags = flagsOf(commands[0]!, "server.ts")
     .map((flag) => flag === "8080" ? `${httpPort}` : flag);
   const token = flags[flags.indexOf("--token") + 1]!;
   assert.ok(site.includes("listen 443 ssl;"), site);
