@@ -8,6 +8,7 @@
  * @module
  */
 
+import { concatBytes } from "../framing.ts";
 import { closeConn } from "./http_client.ts";
 import { within } from "./util.ts";
 
@@ -95,23 +96,14 @@ async function readAll(
   until?: (bytes: Uint8Array) => boolean,
 ): Promise<{ bytes: Uint8Array; closed: boolean }> {
   const chunks: Uint8Array[] = [];
-  let length = 0;
   const buf = new Uint8Array(64 * 1024);
-  const joined = () => {
-    const bytes = new Uint8Array(length);
-    let at = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, at);
-      at += chunk.length;
-    }
-    return bytes;
-  };
   while (true) {
     const n = await conn.read(buf).catch(() => null); // a reset ends it too
-    if (n === null) return { bytes: joined(), closed: true };
+    if (n === null) return { bytes: concatBytes(chunks), closed: true };
     chunks.push(buf.slice(0, n));
-    length += n;
-    if (until?.(joined())) return { bytes: joined(), closed: false };
+    if (until?.(concatBytes(chunks))) {
+      return { bytes: concatBytes(chunks), closed: false };
+    }
   }
 }
 
