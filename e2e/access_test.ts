@@ -19,6 +19,7 @@ import {
   withServer,
 } from "../testing/hostile.ts";
 import { get, hasJpeg, rawRequest } from "../testing/raw_http.ts";
+import { basicAuth } from "../testing/http_fakes.ts";
 import { sleep } from "../common/time.ts";
 import { within } from "../testing/util.ts";
 
@@ -151,11 +152,6 @@ Deno.test("access: wrong tokens slow their sender over TCP: after the free ones 
   });
 });
 
-/** A Basic credential's header, with the token as its password. */
-function basic(password: string): string {
-  return `Basic ${btoa(`camwire:${password}`)}`;
-}
-
 Deno.test("access: wrong tokens over HTTP (Basic auth, ?token=) slow their sender as over TCP: 20 distinct take ≥ 2 s, none gets a picture, the address's refusal is logged, and the right token from another address is answered at once", async () => {
   await withServer(
     ["--token", "s3cret", "--http-port", "0", "--trusted-proxy", "127.0.0.1"],
@@ -164,7 +160,7 @@ Deno.test("access: wrong tokens over HTTP (Basic auth, ?token=) slow their sende
       const kinds = [
         ["Basic", "203.0.113.7", (i: number) =>
           get("/snapshot.jpg", {
-            Authorization: basic(`guess-${i}`),
+            Authorization: basicAuth(`guess-${i}`),
             "X-Forwarded-For": "203.0.113.7",
           })],
         [
@@ -187,7 +183,7 @@ Deno.test("access: wrong tokens over HTTP (Basic auth, ?token=) slow their sende
         const right = await rawRequest(
           port,
           get("/snapshot.jpg", {
-            Authorization: basic("s3cret"),
+            Authorization: basicAuth("s3cret"),
             "X-Forwarded-For": "198.51.100.1",
           }),
         );

@@ -299,7 +299,12 @@ export function tick(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 0));
 }
 
+/** An `Authorization` header's value with `token` as a Basic auth password (user `camwire`). */
+export function basicAuth(token: string): string {
+  return `Basic ${btoa(`camwire:${token}`)}`;
+}
+
 /** Request options with `token` as a Basic auth password (user `camwire`). */
 export function basic(token: string): RequestInit {
-  return { headers: { authorization: `Basic ${btoa(`camwire:${token}`)}` } };
+  return { headers: { authorization: basicAuth(token) } };
 }
