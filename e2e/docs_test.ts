@@ -7,9 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import { JpegSplitter } from "../framing.ts";
-import { jpegSize } from "../common/jpeg.ts";
-import { runScript, startServerProcess } from "../testing/util.ts";
+import {
+  receiveFrames,
+  runScript,
+  startServerProcess,
+} from "../testing/util.ts";
 import { flagsOf, recipe, section, shBlocks } from "../testing/docs.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -54,7 +56,7 @@ Deno.test("README's Setup: the install line, the two commands and the test comma
   assert.ok(task !== undefined && task in tasks, `no such task: ${test[0]}`);
 
   // The server and a viewer beside it, as a reader runs them (on
-  // 127.0.0.1, a free port, and the client stopping after 30 frames).
+  // 127.0.0.1, a free port, and the client writing 30 frames to stdout).
   assert.equal(run.length, 2, `not a server and a client: ${run.join(" | ")}`);
   const [serverLine, clientLine] = run as [string, string];
   assert.ok(
@@ -71,7 +73,6 @@ Deno.test("README's Setup: the install line, the two commands and the test comma
     ...flagsOf(serverLine, "server.ts"),
     ...camera ? ["--source", "test"] : [],
   ]);
-  const dir = await Deno.makeTempDir({ prefix: "camwire-setup-" });
   try {
     if (!camera) {
       assert.ok(
@@ -79,21 +80,14 @@ Deno.test("README's Setup: the install line, the two commands and the test comma
         server.lines.join("\n"),
       );
     }
-    const out = `${dir}/frames.mjpeg`;
-    const client = await runScript("client.ts", [
-      ...flagsOf(clientLine, "client.ts"),
-      ..."--frames 30 --output".split(" "),
-      out,
-      "--port",
-      String(server.port),
-    ]);
-    assert.equal(client.code, 0, client.stderr);
-    const frames = new JpegSplitter().push(await Deno.readFile(out));
-    assert.equal(frames.length, 30);
-    assert.deepEqual(jpegSize(frames[0]!), { width: 320, height: 240 });
+    const sizes = await receiveFrames(
+      server.port,
+      30,
+      flagsOf(clientLine, "client.ts"),
+    );
+    assert.deepEqual(sizes[0], { width: 320, height: 240 });
   } finally {
     await server.stop();
-    await Deno.remove(dir, { recursive: true });
   }
 });
 
@@ -120,20 +114,12 @@ Deno.test("docs/tls.md's recipe: its certificate, made as written, streams over 
       "test",
     ]);
     try {
-      const out = `${dir}/out.mjpeg`;
-      const client = await runScript("client.ts", [
-        ...flagsOf(clientLine, "client.ts").map(inDir),
-        "--port",
-        String(server.port),
-        "--frames",
-        "30",
-        "--output",
-        out,
-      ]);
-      assert.equal(client.code, 0, client.stderr);
-      const frames = new JpegSplitter().push(await Deno.readFile(out));
-      assert.equal(frames.length, 30);
-      assert.deepEqual(jpegSize(frames[0]!), { width: 320, height: 240 });
+      const sizes = await receiveFrames(
+        server.port,
+        30,
+        flagsOf(clientLine, "client.ts").map(inDir),
+      );
+      assert.deepEqual(sizes[0], { width: 320, height: 240 });
     } finally {
       await server.stop();
     }
