@@ -2,12 +2,7 @@
 import assert from "node:assert/strict";
 import { Deframer } from "../framing.ts";
 import { jpegSize, readStamp } from "../common/jpeg.ts";
-import { UsageError } from "../common/cli.ts";
-import {
-  parseServerFlags,
-  reachableAddresses,
-  startServer,
-} from "../server.ts";
+import { reachableAddresses, startServer } from "../server.ts";
 import { startXvfb } from "../testing/xvfb.ts";
 import {
   childPids,
@@ -32,63 +27,6 @@ function errorLine(stderr: string): string {
   assert.equal(lines.length, 1, `not one error line:\n${stderr}`);
   return lines[0]!;
 }
-
-Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t) => {
-  await t.step("defaults", () => {
-    // docs/server.md's table of flags and defaults (other flags may come).
-    const flags = parseServerFlags([]);
-    assert.ok(flags !== "help");
-    const documented = {
-      host: "0.0.0.0",
-      port: 9999,
-      source: "auto",
-      device: undefined,
-      width: 320,
-      fps: 30,
-      quality: 5,
-      preview: false,
-      httpPort: undefined,
-      publish: [],
-      onDemand: false,
-      idleStopMs: 5000,
-      stallTimeoutMs: 3000,
-      exitOnSourceEnd: false,
-      clientTimeoutMs: 10_000,
-      maxClients: 1000,
-      sendQueue: 16384,
-      token: undefined,
-      cert: undefined,
-      key: undefined,
-    };
-    const given = Object.fromEntries(
-      Object.keys(documented).map((key) => [
-        key,
-        flags[key as keyof typeof flags],
-      ]),
-    );
-    assert.deepEqual(given, documented);
-  });
-  await t.step("help", () => assert.equal(parseServerFlags(["-h"]), "help"));
-  const bad: [string[], RegExp][] = [
-    [["--port", "70000"], /--port: "70000" is not an integer from 0 to 65535/],
-    [["--port", "abc"], /--port: "abc"/],
-    [["--quality", "1"], /--quality: "1" is not an integer from 2 to 31/],
-    [["--quality", "32"], /--quality/],
-    [["--width", "321"], /--width: "321" is not even/],
-    [["--fps", "0"], /--fps/],
-    [["--bogus"], /Unknown option '--bogus'/],
-    [["--source", ""], /--source: it is empty/],
-  ];
-  for (const [args, pattern] of bad) {
-    await t.step(args.join(" "), () => {
-      assert.throws(() => parseServerFlags(args), (error: unknown) => {
-        assert.ok(error instanceof UsageError);
-        assert.match(error.message, pattern);
-        return true;
-      });
-    });
-  }
-});
 
 Deno.test("reachableAddresses() lists non-internal IPv4 and loopback for 0.0.0.0", () => {
   const interfaces = {

@@ -13,6 +13,63 @@ function flags(args: string[]): ServerFlags {
   return parsed as ServerFlags;
 }
 
+Deno.test("parseServerFlags() applies defaults and rejects bad values", async (t) => {
+  await t.step("defaults", () => {
+    // docs/server.md's table of flags and defaults (other flags may come).
+    const flags = parseServerFlags([]);
+    assert.ok(flags !== "help");
+    const documented = {
+      host: "0.0.0.0",
+      port: 9999,
+      source: "auto",
+      device: undefined,
+      width: 320,
+      fps: 30,
+      quality: 5,
+      preview: false,
+      httpPort: undefined,
+      publish: [],
+      onDemand: false,
+      idleStopMs: 5000,
+      stallTimeoutMs: 3000,
+      exitOnSourceEnd: false,
+      clientTimeoutMs: 10_000,
+      maxClients: 1000,
+      sendQueue: 16384,
+      token: undefined,
+      cert: undefined,
+      key: undefined,
+    };
+    const given = Object.fromEntries(
+      Object.keys(documented).map((key) => [
+        key,
+        flags[key as keyof typeof flags],
+      ]),
+    );
+    assert.deepEqual(given, documented);
+  });
+  await t.step("help", () => assert.equal(parseServerFlags(["-h"]), "help"));
+  const bad: [string[], RegExp][] = [
+    [["--port", "70000"], /--port: "70000" is not an integer from 0 to 65535/],
+    [["--port", "abc"], /--port: "abc"/],
+    [["--quality", "1"], /--quality: "1" is not an integer from 2 to 31/],
+    [["--quality", "32"], /--quality/],
+    [["--width", "321"], /--width: "321" is not even/],
+    [["--fps", "0"], /--fps/],
+    [["--bogus"], /Unknown option '--bogus'/],
+    [["--source", ""], /--source: it is empty/],
+  ];
+  for (const [args, pattern] of bad) {
+    await t.step(args.join(" "), () => {
+      assert.throws(() => parseServerFlags(args), (error: unknown) => {
+        assert.ok(error instanceof UsageError);
+        assert.match(error.message, pattern);
+        return true;
+      });
+    });
+  }
+});
+
 Deno.test("parseServerFlags() reads --rotate, --flip, --overlay and --status-interval", () => {
   const defaults = flags([]);
   assert.equal(defaults.rotate, 0);
