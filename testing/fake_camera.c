@@ -5,8 +5,9 @@
 // so this library stands in for both: camwire opens it in place of libc
 // (CAMWIRE_LIBC=/path/fake_camera.so, see server/sys/libc.ts), or ffmpeg gets
 // it through LD_PRELOAD, and it defines open, open64, close, ioctl, poll,
-// mmap, mmap64 and munmap. Every other symbol, and every call on a path or
-// fd that is not a fake camera, goes to the real libc.
+// select, pselect, mmap, mmap64 and munmap. Every other symbol, and every
+// call on a path or fd that is not a fake camera, goes to the real libc.
+// (ustreamer runs on it through LD_PRELOAD too: bench/peer.ts.)
 //
 // A fake camera is a regular file whose first line is
 // "camwire-fake-camera", then key=value lines (testing/fake_camera.ts
@@ -67,6 +68,10 @@
 //   stall_after=N             after N frames, no frame is ever ready
 //   fail_ioctl=REQUEST ERRNO  that ioctl request (decimal) fails with ERRNO
 //   trace=1                   print every call on the fake to stderr
+//   stamp=1                   each JPEG dequeued carries the time of its
+//                             DQBUF: a COM segment "camera t=<Unix ms>"
+//                             right after SOI (a server that passes JPEGs
+//                             through keeps it: benches read it back)
 //
 // The device fd is a real memfd named "camwire-fake-camera:<path>",
 // so that leaked fds show in /proc/self/fd and leaked buffer mappings in
@@ -87,6 +92,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/select.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -254,6 +260,8 @@ static int parse_config(cam_t *c, const char *path) {
       sscanf(value, "%lu %d", &c->fail_request, &c->fail_errno);
     } else if (strcmp(line, "trace") == 0) {
       c->trace = atoi(value);
+    } else if (strcmp(line, "stamp") == 0) {
+      c->stamp = atoi(value);
     }
   }
   fclose(f);
@@ -363,7 +371,12 @@ int ioctl(int fd, unsigned long request, ...) {
     pthread_mutex_unlock(&lock);
     return real_ioctl(fd, request, arg);
   }
-  int code = fake_ioctl(c, request, arg);
+  // Requests are 32-bit: a caller that passes one as an int (ustreamer)
+  // has it sign-extended to 0xffffffff80685600 for VIDIOC_QUERYCAP.
+  int code = fake_ioctl(c, (uint32_t)request, arg);
+  if (code == 0 && c->stamp && (uint32_t)request == VIDIOC_DQBUF) {
+    stamp_buffer(c, arg);
+  }
   if (c->trace) {
     fprintf(stderr, "fake camera: ioctl %d %s (0x%lx) = %d\n", fd,
             request_name(request), request, code);
@@ -452,4 +465,84 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
 int munmap(void *addr, size_t len) {
   init();
   return real_munmap(addr, len);
+}
+
+// select() and pselect() on one fake camera, as ustreamer waits for frames
+// (it selects the device for reading, writing and exceptions): readable
+// when poll() above says a frame is ready; readable and writable when the
+// camera is unplugged (POLLERR, as Linux maps it); never an exception (no
+// events). Sets that hold any other fd go to the real libc.
+static int lone_fake(int n, fd_set *r, fd_set *w, fd_set *e) {
+  int fake = -1;
+  for (int fd = 0; fd < n && fd < FD_SETSIZE; fd++) {
+    if (!(r && FD_ISSET(fd, r)) && !(w && FD_ISSET(fd, w)) &&
+        !(e && FD_ISSET(fd, e))) {
+      continue;
+    }
+    pthread_mutex_lock(&lock);
+    cam_t *c = cam_of(fd);
+    pthread_mutex_unlock(&lock);
+    if (c == NULL || fake != -1) return -1;
+    fake = fd;
+  }
+  return fake;
+}
+
+// poll() above, bound here even where the library is not preloaded (a
+// call to poll would reach the real libc's first).
+static __typeof__(poll) own_poll __attribute__((alias("poll")));
+
+static int select_fake(int fd, fd_set *r, fd_set *w, fd_set *e, int ms) {
+  struct pollfd p = {fd, POLLIN, 0};
+  int ready;
+  do {
+    ready = own_poll(&p, 1, ms);
+  } while (ready == 0 && ms < 0);
+  int want_r = r && FD_ISSET(fd, r), want_w = w && FD_ISSET(fd, w);
+  if (r) FD_ZERO(r);
+  if (w) FD_ZERO(w);
+  if (e) FD_ZERO(e);
+  if (ready <= 0) return ready;
+  if (p.revents & POLLNVAL) {
+    errno = EBADF;
+    return -1;
+  }
+  int bits = 0;
+  if (want_r && (p.revents & (POLLIN | POLLERR | POLLHUP))) {
+    FD_SET(fd, r);
+    bits++;
+  }
+  if (want_w && (p.revents & POLLERR)) {
+    FD_SET(fd, w);
+    bits++;
+  }
+  return bits;
+}
+
+int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+  init();
+  static int (*real_select)(int, fd_set *, fd_set *, fd_set *,
+                            struct timeval *);
+  int fd = lone_fake(n, r, w, e);
+  if (fd < 0) {
+    if (real_select == NULL) real_select = real("select");
+    return real_select(n, r, w, e, tv);
+  }
+  int ms = tv == NULL ? -1 : (int)(tv->tv_sec * 1000 + (tv->tv_usec + 999) / 1000);
+  return select_fake(fd, r, w, e, ms);
+}
+
+int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts,
+            const sigset_t *mask) {
+  init();
+  static int (*real_pselect)(int, fd_set *, fd_set *, fd_set *,
+                             const struct timespec *, const sigset_t *);
+  int fd = lone_fake(n, r, w, e);
+  if (fd < 0) {
+    if (real_pselect == NULL) real_pselect = real("pselect");
+    return real_pselect(n, r, w, e, ts, mask);
+  }
+  int ms = ts == NULL ? -1
+                      : (int)(ts->tv_sec * 1000 + (ts->tv_nsec + 999999) / 1000000);
+  return select_fake(fd, r, w, e, ms);
 }

@@ -89,6 +89,7 @@ typedef struct {
   menu_t menus[MAX_MENUS];
   int nmenus;
   int strip_dht, truncate_every, unplug_after, stall_after, trace, nonblock;
+  int stamp;  // stamp=1: DQBUF writes its time into the JPEG
   unsigned long fail_request;
   int fail_errno;
   // The format set (S_FMT), its rate (S_PARM), where its JPEGs come from,
@@ -130,6 +131,7 @@ uint32_t fill(cam_t *c, uint32_t index, uint32_t *flags, uint32_t *used);
 int frame_ready(cam_t *c);
 int any_queued(cam_t *c);
 int unplugged(cam_t *c);
+void stamp_buffer(cam_t *c, struct v4l2_buffer *b);
 
 // fake_camera_ioctl.c
 int fake_ioctl(cam_t *c, unsigned long r, void *arg);

@@ -211,6 +211,11 @@ export interface FakeCameraConfig {
   failIoctl?: [request: number, errno: number];
   /** Print every call on the fake to stderr. */
   trace?: boolean;
+  /**
+   * Each JPEG dequeued carries a COM segment `camera t=<Unix ms>` after
+   * SOI, written at DQBUF (for benches: latency from the camera on).
+   */
+  stamp?: boolean;
 }
 
 /** errno values for {@linkcode FakeCameraConfig}. */
@@ -308,6 +313,7 @@ export class FakeCameras implements AsyncDisposable {
       lines.push(`fail_ioctl=${config.failIoctl.join(" ")}`);
     }
     if (config.trace) lines.push("trace=1");
+    if (config.stamp) lines.push("stamp=1");
     const path = `${this.dir}/video${this.#count++}`;
     await Deno.writeTextFile(path, lines.join("\n") + "\n");
     return path;

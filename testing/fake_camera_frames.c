@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -202,4 +203,33 @@ int any_queued(cam_t *c) {
 
 int unplugged(cam_t *c) {
   return c->unplug_after > 0 && c->sequence >= (uint32_t)c->unplug_after;
+}
+
+// stamp=1: puts "camera t=<Unix ms>" as a COM segment after the SOI of
+// the JPEG just dequeued into buffer b, and grows its bytesused.
+void stamp_buffer(cam_t *c, struct v4l2_buffer *b) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char text[48];
+  int t = snprintf(text, sizeof text, "camera t=%.3f",
+                   ts.tv_sec * 1e3 + ts.tv_nsec / 1e6);
+  uint32_t used = b->bytesused, grow = 4 + (uint32_t)t;
+  if (used < 4 || used + grow > c->bufsize) return;
+  uint8_t *jpeg = malloc(used + grow);
+  off_t at = (off_t)b->index * c->bufsize;
+  // Read it in after room for the stamp, then write SOI and the stamp
+  // over that room and the JPEG's own SOI.
+  if (pread(c->fd, jpeg + grow, used, at) != (ssize_t)used ||
+      jpeg[grow] != 0xff || jpeg[grow + 1] != 0xd8) {
+    free(jpeg);
+    return;
+  }
+  uint8_t head[6] = {0xff, 0xd8, 0xff, 0xfe, (uint8_t)((t + 2) >> 8),
+                     (uint8_t)(t + 2)};
+  memcpy(jpeg, head, sizeof head);
+  memcpy(jpeg + sizeof head, text, (size_t)t);
+  if (pwrite(c->fd, jpeg, used + grow, at) == (ssize_t)(used + grow)) {
+    b->bytesused = used + grow;
+  }
+  free(jpeg);
 }
