@@ -110,6 +110,45 @@ export function cpuSeconds(pid: number): number {
 }
 
 /**
+ * CPU seconds of a process and its children: its own utime + stime, its
+ * waited-for children's (cutime + cstime: ffmpeg that ended), and each
+ * live child's, from /proc. The sum only grows as children come and go.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  let ticks = Number(fields[11]) + Number(fields[12]) + Number(fields[13]) +
+    Number(fields[14]);
+  for (const child of childrenOf(pid)) {
+    try {
+      ticks += cpuSeconds(child) * CLK_TCK;
+    } catch {
+      // Gone meanwhile (then counted in cutime, unless not waited for yet).
+    }
+  }
+  return ticks / CLK_TCK;
+}
+
+/** The CPU time one reading of {@linkcode cpuSeconds} may be short by. */
+export const CPU_RESOLUTION_S = 1 / CLK_TCK;
+
+/** Pids of the live children of `parent`, from /proc. */
+export function childrenOf(parent: number): number[] {
+  const pids: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      if (Number(fields[1]) === parent) pids.push(Number(entry.name));
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return pids;
+}
+
+/**
  * CPU seconds all cores of the machine have been busy so far (everything
  * but idle and iowait in /proc/stat), to see what else ran during a window.
  */
@@ -396,8 +435,19 @@ export class LoadFleet {
   static async start(
     port: number,
     n: number,
-    options: { perProcess?: number; maxProcesses?: number; http?: boolean } =
-      {},
+    options: {
+      perProcess?: number;
+      maxProcesses?: number;
+      http?: boolean;
+      /** The HTTP stream's path. @default {"/stream.mjpg"} */
+      path?: string;
+      /**
+       * Whose stamp latency is measured from: camwire's capture stamp, or
+       * the emulated camera's DQBUF stamp (see fanout_load.ts).
+       * @default {"camwire"}
+       */
+      stamp?: "camwire" | "camera";
+    } = {},
   ): Promise<{ fleet: LoadFleet; connected: number; failed: number }> {
     const perProcess = options.perProcess ?? 500;
     const processes = Math.max(
@@ -415,6 +465,8 @@ export class LoadFleet {
           ...["run", "-A", "--quiet", BENCH + "fanout_load.ts"],
           ...["--port", String(port), "--count", String(share)],
           ...(options.http ? ["--http"] : []),
+          ...(options.path ? ["--path", options.path] : []),
+          ...(options.stamp ? ["--stamp", options.stamp] : []),
         ]);
         const child = new Deno.Command(cmd, {
           args,

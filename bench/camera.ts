@@ -41,6 +41,7 @@ import {
   ROOT,
   type ServerHandle,
   startServer,
+  treeCpuSeconds,
 } from "./bench_util.ts";
 import { FakeCameras } from "../testing/fake_camera.ts";
 import { bcm2835Like } from "../testing/fake_camera_presets.ts";
@@ -90,33 +91,9 @@ async function framesIn(server: ServerHandle): Promise<number> {
   return (await response.json()).framesIn;
 }
 
-/** CPU seconds of the server and every live child it has. */
+/** CPU seconds of the server and its children, and of the server alone. */
 function treeCpu(server: ServerHandle): { all: number; server: number } {
-  const own = cpuSeconds(server.pid);
-  let all = own;
-  for (const pid of childrenOf(server.pid)) {
-    try {
-      all += cpuSeconds(pid);
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return { all, server: own };
-}
-
-function childrenOf(parent: number): number[] {
-  const pids: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-      if (Number(fields[1]) === parent) pids.push(Number(entry.name));
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return pids;
+  return { all: treeCpuSeconds(server.pid), server: cpuSeconds(server.pid) };
 }
 
 async function measure(

@@ -7,13 +7,13 @@
  * time; by hand:
  *
  * ```sh
- * deno run -A bench/fanout_load.ts --port 9999 --count 500 [--http]
+ * deno run -A bench/fanout_load.ts --port 9999 --count 500 [--http [--path /stream]] [--stamp camera]
  * ```
  *
  * With `--http`, each viewer is an HTTP one: it sends
- * `GET /stream.mjpg`, skips the response head and reads the
+ * `GET /stream.mjpg` (or `--path`), skips the response head and reads the
  * `multipart/x-mixed-replace` parts (their `Content-Length`) instead of
- * the u64 lengths.
+ * the u64 lengths: camwire's, or another server's (ustreamer's).
  *
  * Protocol (stdout is JSON lines, stdin is commands):
  *
@@ -27,7 +27,11 @@
  * returned) minus the stamp `camwire t=<ms>`, both this machine's clock.
  * The stamp is parsed from the first bytes of each payload by hand (cheaper
  * than a TextDecoder per frame); the first frame of every viewer is checked
- * against {@linkcode readStamp} from framing.ts.
+ * against {@linkcode readStamp} from common/jpeg.ts. With `--stamp camera` the
+ * stamp is the emulated camera's instead (`camera t=<ms>`, a COM segment
+ * it writes at DQBUF: testing/fake_camera.c's `stamp=1`), found among the
+ * segments after SOI: latency from the camera's buffer to the viewer,
+ * through any server that passes the camera's JPEGs on.
  *
  * @module
  */
@@ -47,10 +51,11 @@ import {
 const MAX_LIFETIME_MS = 120_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 const READ_BUFFER = 32 * 1024;
-/** Payload bytes kept per frame to read the stamp from. */
-const PREFIX = 64;
+/** Payload bytes kept per frame to read the stamp from (two COM segments). */
+const PREFIX = 128;
 
-const PREFIX_TEXT = new TextEncoder().encode("camwire t=");
+/** The stamp read: camwire's capture stamp, or the emulated camera's. */
+let stampText = new TextEncoder().encode("camwire t=");
 
 /** One viewer's connection and deframing state. */
 class Viewer {
@@ -82,13 +87,25 @@ let frames = 0;
 let closedEarly = 0;
 let badStreams = 0;
 
-/** Parses `FF D8 FF FE len "camwire t=<ms>"` at the start of a payload. */
+/**
+ * Parses the COM segment `FF FE len "<stampText><ms>"` among the segments
+ * after SOI at the start of a payload.
+ */
 function parseStamp(p: Uint8Array, fill: number): number {
-  if (fill < 6 || p[2] !== 0xff || p[3] !== 0xfe) return NaN;
-  const end = 4 + ((p[4]! << 8) | p[5]!);
-  if (end > fill) return NaN;
-  let i = 6;
-  for (const byte of PREFIX_TEXT) if (p[i++] !== byte) return NaN;
+  for (let at = 2; at + 4 <= fill && p[at] === 0xff && p[at + 1] !== 0xda;) {
+    const end = at + 2 + ((p[at + 2]! << 8) | p[at + 3]!);
+    if (p[at + 1] === 0xfe && end <= fill) {
+      const value = parseStampText(p, at + 4, end);
+      if (!Number.isNaN(value)) return value;
+    }
+    at = end;
+  }
+  return NaN;
+}
+
+/** The number after {@linkcode stampText} in `p[i, end)`, or NaN. */
+function parseStampText(p: Uint8Array, i: number, end: number): number {
+  for (const byte of stampText) if (p[i++] !== byte) return NaN;
   let value = 0;
   let scale = 0;
   for (; i < end; i++) {
@@ -109,8 +126,12 @@ function frameDone(v: Viewer, now: number): void {
   let stamp = parseStamp(v.prefix, v.prefixFill);
   if (!v.checked) {
     v.checked = true;
-    const reference = readStamp(v.prefix.subarray(0, v.prefixFill));
-    if (reference === undefined || Math.abs(reference - stamp) > 0.001) {
+    const reference = cameraStamp
+      ? stamp
+      : readStamp(v.prefix.subarray(0, v.prefixFill));
+    if (
+      reference === undefined || !(Math.abs(reference - stamp) <= 0.001)
+    ) {
       v.bad = true;
       stamp = NaN;
     }
@@ -186,7 +207,7 @@ function consumeHttp(v: Viewer, n: number, now: number): boolean {
       const head = v.head;
       v.head = "";
       if (head.startsWith("HTTP/")) {
-        if (!head.startsWith("HTTP/1.1 200")) return false;
+        if (!/^HTTP\/1\.[01] 200/.test(head)) return false;
         continue;
       }
       const length = /content-length: *(\d+)/i.exec(head);
@@ -202,9 +223,8 @@ function consumeHttp(v: Viewer, n: number, now: number): boolean {
 }
 
 let http = false;
-const GET = new TextEncoder().encode(
-  "GET /stream.mjpg HTTP/1.1\r\nHost: bench\r\n\r\n",
-);
+let cameraStamp = false;
+let get = new Uint8Array();
 
 async function readLoop(v: Viewer): Promise<void> {
   try {
@@ -236,7 +256,7 @@ async function connect(port: number): Promise<Deno.TcpConn> {
     const conn = await Promise.race([pending, timeout]);
     // As a browser does: the request right after the connect (a server
     // closes connections that owe their request too long).
-    if (http) await conn.write(GET);
+    if (http) await conn.write(get);
     return conn;
   } finally {
     clearTimeout(timer);
@@ -250,9 +270,16 @@ async function main(): Promise<void> {
       port: { type: "string" },
       count: { type: "string", default: "1" },
       http: { type: "boolean", default: false },
+      path: { type: "string", default: "/stream.mjpg" },
+      stamp: { type: "string", default: "camwire" },
     },
   });
   http = values.http;
+  get = new TextEncoder().encode(
+    `GET ${values.path} HTTP/1.1\r\nHost: bench\r\n\r\n`,
+  );
+  cameraStamp = values.stamp === "camera";
+  if (cameraStamp) stampText = new TextEncoder().encode("camera t=");
   const port = Number(values.port);
   const count = Number(values.count);
   if (
