@@ -91,6 +91,18 @@ export interface V4l2Format {
 /** How many mmap'ed buffers to ask for: enough to never miss a frame. */
 const BUFFERS = 4;
 
+/**
+ * Each ioctl request as the bigint FFI takes, made once: `BigInt()` per
+ * call allocated two of them per frame.
+ */
+const REQUESTS = new Map<AbiName, bigint>();
+
+function request(name: AbiName): bigint {
+  let code = REQUESTS.get(name);
+  if (code === undefined) REQUESTS.set(name, code = BigInt(ABI[name]));
+  return code;
+}
+
 /** One plane of a mmap'ed buffer. */
 interface MappedPlane {
   pointer: Deno.PointerValue;
@@ -117,7 +129,9 @@ export class V4l2Device implements V4l2Calls {
   #streaming = false;
   #polling: Promise<number> | null = null;
   #pollFds = new Uint8Array(8);
+  #pollView = new DataView(this.#pollFds.buffer);
   #buffer = new Uint8Array(ABI["sizeof v4l2_buffer"]);
+  #bufferView = new DataView(this.#buffer.buffer);
   /** The `v4l2_plane` array a multi-planar buffer points at. */
   #planeArray = new Uint8Array(ABI["sizeof v4l2_plane"] * ABI.VIDEO_MAX_PLANES);
 
@@ -162,7 +176,7 @@ export class V4l2Device implements V4l2Calls {
   ioctl(name: AbiName, arg: Uint8Array): number {
     if (this.#fd < 0) throw new V4l2Error(name, 9, this.path); // EBADF
     while (true) {
-      const rc = this.#lib.symbols.ioctl(this.#fd, BigInt(ABI[name]), arg);
+      const rc = this.#lib.symbols.ioctl(this.#fd, request(name), arg);
       if (rc >= 0) return rc;
       const code = errno();
       if (code !== 4) return -code; // retry on EINTR
@@ -375,7 +389,7 @@ export class V4l2Device implements V4l2Calls {
 
   #bufferArg(index: number): Uint8Array {
     const buf = this.#buffer.fill(0);
-    const view = new DataView(buf.buffer);
+    const view = this.#bufferView;
     view.setUint32(ABI["v4l2_buffer.index"], index, true);
     view.setUint32(ABI["v4l2_buffer.type"], this.#bufferType, true);
     view.setUint32(ABI["v4l2_buffer.memory"], ABI.V4L2_MEMORY_MMAP, true);
@@ -403,12 +417,18 @@ export class V4l2Device implements V4l2Calls {
    * @throws {V4l2Error} When the camera fails (ENODEV when unplugged).
    */
   async nextFrame(timeoutMs: number): Promise<V4l2Frame | null> {
-    const fds = new DataView(this.#pollFds.buffer);
+    const fds = this.#pollView;
     fds.setInt32(0, this.#fd, true);
     fds.setInt16(4, POLLIN, true);
     fds.setInt16(6, 0, true);
-    this.#polling = this.#lib.symbols.poll(this.#pollFds, 1n, timeoutMs);
-    const ready = await this.#polling.finally(() => this.#polling = null);
+    const polling = this.#lib.symbols.poll(this.#pollFds, 1n, timeoutMs);
+    this.#polling = polling;
+    let ready: number;
+    try {
+      ready = await polling;
+    } finally {
+      this.#polling = null;
+    }
     if (this.#fd < 0) return null; // closed while waiting
     const revents = fds.getInt16(6, true);
     if (ready <= 0 && !(revents & (POLLERR | POLLHUP))) return null;
@@ -416,7 +436,7 @@ export class V4l2Device implements V4l2Calls {
     const rc = this.ioctl("VIDIOC_DQBUF", buf);
     if (rc === -11) return null; // EAGAIN: a spurious wake
     if (rc < 0) throw new V4l2Error("VIDIOC_DQBUF", -rc, this.path);
-    const view = new DataView(buf.buffer);
+    const view = this.#bufferView;
     const index = view.getUint32(ABI["v4l2_buffer.index"], true);
     const flags = view.getUint32(ABI["v4l2_buffer.flags"], true);
     const sequence = view.getUint32(ABI["v4l2_buffer.sequence"], true);
@@ -424,8 +444,14 @@ export class V4l2Device implements V4l2Calls {
     if (mapped === undefined) {
       throw new V4l2Error("VIDIOC_DQBUF", 22, this.path);
     }
-    // Copy out before the buffer goes back to the driver.
-    const bytes = copyOut(mapped, this.#planesOf(buf));
+    // Copy out before the buffer goes back to the driver: one plane (the
+    // usual case, an MJPEG camera's) straight into the frame's buffer.
+    const bytes = mapped.length === 1 && !this.#isMultiplanar
+      ? copyPlane(
+        mapped[0]!,
+        view.getUint32(ABI["v4l2_buffer.bytesused"], true),
+      )
+      : copyOut(mapped, this.#planesOf(buf));
     this.#must("VIDIOC_QBUF", this.#bufferArg(index));
     return {
       bytes,
@@ -460,6 +486,13 @@ export class V4l2Device implements V4l2Calls {
     this.#lib.symbols.close(this.#fd);
     this.#fd = -1;
   }
+}
+
+/** The payload of a single-planar buffer, never past its mapping. */
+function copyPlane(plane: MappedPlane, used: number): Uint8Array {
+  const bytes = new Uint8Array(Math.min(used, plane.length));
+  if (bytes.length > 0) Deno.UnsafePointerView.copyInto(plane.pointer!, bytes);
+  return bytes;
 }
 
 /**
