@@ -12,7 +12,7 @@
  * One JPEG as a multipart part, in one buffer (one write per frame).
  *
  * @param jpeg The frame.
- * @param boundary The boundary, without its leading `--`.
+ * @param boundary The boundary, without its leading `--` (ASCII).
  * @returns `--boundary`, headers with its length, the JPEG, CRLF.
  *
  * @example
@@ -26,13 +26,13 @@ export function multipartPart(
   jpeg: Uint8Array,
   boundary: string,
 ): Uint8Array<ArrayBuffer> {
-  const head = new TextEncoder().encode(
-    `--${boundary}\r\nContent-Type: image/jpeg\r\n` +
-      `Content-Length: ${jpeg.length}\r\n\r\n`,
-  );
+  // ASCII written byte by byte: no TextEncoder call and buffer per frame.
+  const head = `--${boundary}\r\nContent-Type: image/jpeg\r\n` +
+    `Content-Length: ${jpeg.length}\r\n\r\n`;
   const part = new Uint8Array(head.length + jpeg.length + 2);
-  part.set(head);
+  for (let i = 0; i < head.length; i++) part[i] = head.charCodeAt(i);
   part.set(jpeg, head.length);
-  part.set([13, 10], head.length + jpeg.length);
+  part[head.length + jpeg.length] = 13;
+  part[head.length + jpeg.length + 1] = 10;
   return part;
 }

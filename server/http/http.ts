@@ -124,8 +124,8 @@ const NO_CACHE = {
   pragma: "no-cache",
 };
 
-/** Parts already built, so that each frame has one for all viewers. */
-const parts = new WeakMap<Uint8Array, Uint8Array>();
+/** The part last built and its JPEG: each frame's part is built once. */
+let lastPart: { jpeg: Uint8Array; part: Uint8Array } | null = null;
 
 /**
  * One multipart part of a JPEG ({@linkcode multipartPart}) built once per frame and shared by every stream viewer, so
@@ -144,12 +144,12 @@ const parts = new WeakMap<Uint8Array, Uint8Array>();
  * ```
  */
 export function partOf(jpeg: Uint8Array): Uint8Array {
-  let part = parts.get(jpeg);
-  if (part === undefined) {
-    part = multipartPart(jpeg, BOUNDARY);
-    parts.set(jpeg, part);
+  // Asked for the newest frame only (each frame's show(), a new stream's
+  // first frame): one entry is the whole cache.
+  if (lastPart?.jpeg !== jpeg) {
+    lastPart = { jpeg, part: multipartPart(jpeg, BOUNDARY) };
   }
-  return part;
+  return lastPart.part;
 }
 
 /**
