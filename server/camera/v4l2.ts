@@ -13,6 +13,7 @@
 import { errno, type Libc, libcUnavailable, openLibc } from "../sys/libc.ts";
 import { CamwireError } from "../../common/cli.ts";
 import { ABI } from "./v4l2_abi.ts";
+import { stampableBuffer } from "../../common/jpeg.ts";
 import {
   type AbiName,
   cString,
@@ -488,9 +489,12 @@ export class V4l2Device implements V4l2Calls {
   }
 }
 
-/** The payload of a single-planar buffer, never past its mapping. */
+/**
+ * The payload of a single-planar buffer, never past its mapping, in a
+ * buffer the capture stamp can be written into without a copy.
+ */
 function copyPlane(plane: MappedPlane, used: number): Uint8Array {
-  const bytes = new Uint8Array(Math.min(used, plane.length));
+  const bytes = stampableBuffer(Math.min(used, plane.length));
   if (bytes.length > 0) Deno.UnsafePointerView.copyInto(plane.pointer!, bytes);
   return bytes;
 }
