@@ -48,8 +48,8 @@ export const ACCESS: Mutation[] = [
     name:
       "access: no wrong-token history (each repeat of a stale token a new guess)",
     file: "server/net/admission.ts",
-    from: ".update(sent).digest()",
-    to: ".update(sent + Math.random()).digest()",
+    from: "new TextEncoder().encode(sent),",
+    to: "new TextEncoder().encode(sent + Math.random()),",
     tests: ["e2e/access_test.ts", "server/net/admission_test.ts"],
     filter: "stale|repeat",
   },

@@ -33,7 +33,6 @@
  * @module
  */
 
-import { createHmac, randomBytes } from "node:crypto";
 import { sleep } from "../../common/time.ts";
 
 /**
@@ -63,10 +62,11 @@ export const WRONG_TOKEN_HISTORY = 4;
 /** Addresses whose wrong tokens are remembered at once, at most. */
 const MAX_ADDRESSES = 10_000;
 /**
- * The key of the wrong tokens' hashes, new in each process: the history
- * holds no token, nor anything a token can be checked against elsewhere.
+ * The key of the wrong tokens' hashes, new in each process (made at the
+ * first token checked): the history holds no token, nor anything a token
+ * can be checked against elsewhere.
  */
-const HISTORY_KEY = randomBytes(32);
+let historyKey: Promise<CryptoKey> | undefined;
 
 /** The limits of an {@linkcode Admission}. */
 export interface AdmissionLimits {
@@ -271,7 +271,7 @@ export class Admission {
     signal?: AbortSignal,
   ): Promise<TokenVerdict> {
     // Hashed whether right or wrong: the same work either way.
-    const hash = hashOf(presented.sent);
+    const hash = await hashOf(presented.sent);
     if (!presented.right && this.#seen(address, hash)) return "repeat";
     const wait = this.tokenDelay(address);
     if (wait === null) return "slowed down";
@@ -320,12 +320,12 @@ export class Admission {
    * @param now The time, `performance.now()`.
    * @returns Whether it was new, and counted.
    */
-  wrongToken(
+  async wrongToken(
     address: string,
     sent: string,
     now: number = performance.now(),
-  ): boolean {
-    return this.#noteWrong(address, hashOf(sent), now);
+  ): Promise<boolean> {
+    return this.#noteWrong(address, await hashOf(sent), now);
   }
 
   /** The wrong tokens of `address`, unless forgotten by `now`. */
@@ -388,12 +388,27 @@ export class Admission {
 }
 
 /**
- * The keyed hash of a wrong token: 128 bits of HMAC-SHA-256 under
- * {@linkcode HISTORY_KEY}.
+ * The keyed hash of a token: 128 bits of HMAC-SHA-256 under the process's
+ * {@linkcode historyKey}, by Web Crypto (`crypto.subtle`), which Deno has
+ * built in: `node:crypto` cost a Deno process that only listens 7 MB
+ * (34 to 41 MB resident, 3.4 MB of it anonymous), Web Crypto's HMAC 2 MB
+ * of the executable's pages and no anonymous memory (measured after five
+ * signs).
  */
-function hashOf(sent: string): string {
-  return createHmac("sha256", HISTORY_KEY).update(sent).digest()
-    .subarray(0, 16).toString("base64");
+async function hashOf(sent: string): Promise<string> {
+  historyKey ??= crypto.subtle.importKey(
+    "raw",
+    crypto.getRandomValues(new Uint8Array(32)),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign"],
+  );
+  const mac = await crypto.subtle.sign(
+    "HMAC",
+    await historyKey,
+    new TextEncoder().encode(sent),
+  );
+  return btoa(String.fromCharCode(...new Uint8Array(mac, 0, 16)));
 }
 
 /**

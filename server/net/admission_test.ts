@@ -31,7 +31,7 @@ Deno.test("Admission.checkToken: a wrong token sent again is refused at once as 
   assert.ok(performance.now() - start < 50, "a right token waited");
 });
 
-Deno.test("Admission: distinct wrong tokens keep the spacing (3 free, then 250 ms doubling to 4 s, then refused); repeats between them change nothing", () => {
+Deno.test("Admission: distinct wrong tokens keep the spacing (3 free, then 250 ms doubling to 4 s, then refused); repeats between them change nothing", async () => {
   const admission = new Admission({ maxPerAddress: 0 });
   const delays: (number | null)[] = [];
   let now = 0;
@@ -39,9 +39,12 @@ Deno.test("Admission: distinct wrong tokens keep the spacing (3 free, then 250 m
     const delay = admission.tokenDelay(A, now);
     delays.push(delay);
     now += delay ?? 0;
-    assert.ok(admission.wrongToken(A, `camwire guess-${i}`, now));
+    assert.ok(await admission.wrongToken(A, `camwire guess-${i}`, now));
     // The previous guess again, and again: no new guess.
-    assert.equal(admission.wrongToken(A, `camwire guess-${i}`, now), false);
+    assert.equal(
+      await admission.wrongToken(A, `camwire guess-${i}`, now),
+      false,
+    );
   }
   assert.deepEqual(delays, [0, 0, 0, 0, 250, 500, 1000, 2000, 4000]);
   // Two checks at once: the second's turn would be 8 s away.
@@ -53,16 +56,16 @@ Deno.test("Admission: distinct wrong tokens keep the spacing (3 free, then 250 m
   assert.equal(admission.tokenDelay(A, now + 61_000), 0);
 });
 
-Deno.test("Admission: the history keeps the last few distinct wrong tokens per address: an older one, pushed out, counts again", () => {
+Deno.test("Admission: the history keeps the last few distinct wrong tokens per address: an older one, pushed out, counts again", async () => {
   const admission = new Admission({ maxPerAddress: 0 });
   for (let i = 0; i <= WRONG_TOKEN_HISTORY; i++) {
-    assert.ok(admission.wrongToken(A, `camwire guess-${i}`, 0));
+    assert.ok(await admission.wrongToken(A, `camwire guess-${i}`, 0));
   }
   // guess-0 was pushed out by the fifth; guess-1.. are still known.
-  assert.equal(admission.wrongToken(A, "camwire guess-2", 0), false);
-  assert.ok(admission.wrongToken(A, "camwire guess-0", 0));
+  assert.equal(await admission.wrongToken(A, "camwire guess-2", 0), false);
+  assert.ok(await admission.wrongToken(A, "camwire guess-0", 0));
   // Per address: the same token from another is a first.
-  assert.ok(admission.wrongToken("198.51.100.1", "camwire guess-2", 0));
+  assert.ok(await admission.wrongToken("198.51.100.1", "camwire guess-2", 0));
 });
 
 Deno.test("Admission.checkToken: a right token during a guessing address's spacing waits its turn, as a new wrong one does", async () => {
@@ -109,7 +112,7 @@ Deno.test("Admission.checkToken: a wait ended by its signal is `gone`; an addres
     maxPerAddress: 0,
     onSlowedDown: (address, n) => told.push([address, n]),
   });
-  for (let i = 0; i < 8; i++) admission.wrongToken(A, `guess-${i}`);
+  for (let i = 0; i < 8; i++) await admission.wrongToken(A, `guess-${i}`);
   // 8 wrong: each check takes a 4 s turn, the first one now.
   assert.equal(
     await admission.checkToken(A, { right: true, sent: "s3cret" }),
@@ -133,7 +136,7 @@ Deno.test("Admission.checkToken: a wait ended by its signal is `gone`; an addres
   assert.deepEqual(told, [[A, 8]]);
 });
 
-Deno.test("Admission: exempt addresses (trusted proxies) skip the per-address limits, not the token rules", () => {
+Deno.test("Admission: exempt addresses (trusted proxies) skip the per-address limits, not the token rules", async () => {
   const admission = new Admission({
     maxPerAddress: 1,
     exempt: (address) => address === "10.0.0.5",
@@ -142,7 +145,9 @@ Deno.test("Admission: exempt addresses (trusted proxies) skip the per-address li
   assert.ok(admission.takeViewer("10.0.0.5") !== null);
   assert.ok(admission.takeViewer("10.0.0.6") !== null);
   assert.equal(admission.takeViewer("10.0.0.6"), null);
-  for (let i = 0; i < 4; i++) admission.wrongToken("10.0.0.5", `g${i}`, 0);
+  for (let i = 0; i < 4; i++) {
+    await admission.wrongToken("10.0.0.5", `g${i}`, 0);
+  }
   assert.equal(admission.tokenDelay("10.0.0.5", 0), 0);
   assert.equal(admission.tokenDelay("10.0.0.5", 0), 500);
 });
@@ -196,15 +201,15 @@ Deno.test("Admission: the pending budget evicts the oldest waiting connection: o
   assert.deepEqual(evicted.slice(2), ["b1", "a3", "d1", "l0", "l1"]);
 });
 
-Deno.test("Admission: wrong tokens: 3 free, then checks spaced out, doubling, refused when the wait would pass 4 s", () => {
+Deno.test("Admission: wrong tokens: 3 free, then checks spaced out, doubling, refused when the wait would pass 4 s", async () => {
   const admission = new Admission({ maxPerAddress: 0 });
   for (let i = 0; i < 3; i++) {
     assert.equal(admission.tokenDelay("10.0.0.1", 0), 0);
-    admission.wrongToken("10.0.0.1", `camwire guess ${i}`, 0);
+    await admission.wrongToken("10.0.0.1", `camwire guess ${i}`, 0);
   }
   assert.equal(admission.tokenDelay("10.0.0.1", 0), 0);
   assert.equal(admission.tokenDelay("10.0.0.1", 0), 250);
-  admission.wrongToken("10.0.0.1", "camwire guess 3", 0);
+  await admission.wrongToken("10.0.0.1", "camwire guess 3", 0);
   assert.equal(admission.tokenDelay("10.0.0.1", 0), 500);
   assert.equal(admission.tokenDelay("10.0.0.2", 0), 0);
   let refused = false;
