@@ -17,7 +17,6 @@
  * @module
  */
 
-import { networkInterfaces } from "node:os";
 import { jpegSize } from "./common/jpeg.ts";
 import {
   CamwireError,
@@ -56,7 +55,6 @@ import {
 } from "./server/flags.ts";
 import { isLoopback } from "./server/net/admission.ts";
 import { TrustedProxies } from "./server/net/proxy.ts";
-import { freeUdpPort, Publisher } from "./server/capture/publish.ts";
 import { Broadcaster } from "./server/viewers/viewers.ts";
 import { DirectSender } from "./server/net/sockets.ts";
 import { boundSendQueue, closeQuietly, listen } from "./server/net/net.ts";
@@ -129,7 +127,13 @@ export async function startServer(
   boundSendQueue(port, settings.sendQueue, settings.log);
   const broadcaster = new Broadcaster();
   if (settings.directSend) broadcaster.direct = DirectSender.open();
-  const relays = await Promise.all(settings.publish.map(() => freeUdpPort()));
+  // Loaded only to publish: node:dgram alone cost 1-3 MB of memory.
+  const publish = settings.publish.length > 0
+    ? await import("./server/capture/publish.ts")
+    : undefined;
+  const relays = await Promise.all(
+    settings.publish.map(() => publish!.freeUdpPort()),
+  );
   const capture = await startCapture(settings, broadcaster, relays)
     .catch((error) => {
       closeQuietly(listener);
@@ -140,7 +144,7 @@ export async function startServer(
     broadcaster,
     supervisor: capture.supervisor,
     publishers: settings.publish.map((url, i) =>
-      new Publisher(
+      new publish!.Publisher(
         settings.ffmpeg,
         relayAddress(relays[i]!),
         url,
@@ -157,7 +161,7 @@ export async function startServer(
       : undefined,
   };
   const server = await Server.start(parts, settings);
-  if (settings.preview) server.startPreview();
+  if (settings.preview) await server.startPreview();
   return server;
 }
 
@@ -387,17 +391,39 @@ async function placeholderFor(
   return frame;
 }
 
+/** Network interfaces by name, in the shape of `node:os` `networkInterfaces()`. */
+export type NetworkInterfaces = Record<
+  string,
+  { address: string; family: string; internal: boolean }[] | undefined
+>;
+
+/**
+ * This machine's interfaces, from `Deno.networkInterfaces()`: loading
+ * `node:os` for them cost the server 2 MB of memory.
+ */
+function networkInterfaces(): NetworkInterfaces {
+  const byName: NetworkInterfaces = {};
+  for (const { name, address, family } of Deno.networkInterfaces()) {
+    (byName[name] ??= []).push({
+      address,
+      family,
+      internal: isLoopback(address),
+    });
+  }
+  return byName;
+}
+
 /**
  * Lists the addresses viewers can use to reach a server bound to `host`.
  *
  * @param host The bind address.
- * @param interfaces Network interfaces, as `node:os` `networkInterfaces()`.
+ * @param interfaces Network interfaces by name.
  * @returns Every non-internal IPv4 plus loopback when bound to all
  * interfaces, else the bind address alone.
  */
 export function reachableAddresses(
   host: string,
-  interfaces: ReturnType<typeof networkInterfaces>,
+  interfaces: NetworkInterfaces,
 ): string[] {
   if (host !== "0.0.0.0") return [host];
   const addresses: string[] = [];

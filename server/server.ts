@@ -8,7 +8,7 @@
  */
 
 import { message } from "../common/cli.ts";
-import { FfplayWindow } from "../common/ffplay.ts";
+import type { FfplayWindow } from "../common/ffplay.ts";
 import type { Timer } from "../common/time.ts";
 import type { CaptureState, CaptureSupervisor } from "./capture/capture.ts";
 import type { Publisher } from "./capture/publish.ts";
@@ -33,9 +33,8 @@ import { OnDemand } from "./on_demand.ts";
 import { Rates } from "./status.ts";
 import type { FrameHub, HttpFrontend } from "./http/http.ts";
 import type { CameraControls } from "./http/controls.ts";
-import { serveHttp } from "./http/serve.ts";
 import type { Metrics } from "./http/metrics.ts";
-import { PickleSide } from "./pickle/pickle.ts";
+import type { PickleSide } from "./pickle/pickle.ts";
 
 /** A running camwire server, as `startServer` (server.ts) returns it. */
 export interface CamwireServer {
@@ -142,7 +141,7 @@ export class Server implements CamwireServer {
   ): Promise<Server> {
     const server = new Server(parts, settings);
     try {
-      server.#open();
+      await server.#open();
     } catch (error) {
       await server.close();
       throw error;
@@ -202,11 +201,15 @@ export class Server implements CamwireServer {
     this.done.catch(() => {}); // observed by whoever awaits it
   }
 
-  /** The ports, the accept loop and the ticker; throws when a port is taken. */
-  #open(): void {
+  /**
+   * The ports, the accept loop and the ticker; throws when a port is taken.
+   * The HTTP and pickle sides are loaded only when their port is asked
+   * for: a server without them is 1-2 MB smaller.
+   */
+  async #open(): Promise<void> {
     const { picklePort, httpPort } = this.#settings;
-    if (picklePort !== undefined) this.#pickle = this.#servePickle();
-    if (httpPort !== undefined) this.#http = this.#serveHttp();
+    if (picklePort !== undefined) this.#pickle = await this.#servePickle();
+    if (httpPort !== undefined) this.#http = await this.#serveHttp();
     this.#accepting = this.#acceptLoop();
     this.#ticker = setInterval(() => this.#tick(), 1000);
   }
@@ -242,7 +245,8 @@ export class Server implements CamwireServer {
     return this.#parts.supervisor.pid;
   }
 
-  #serveHttp(): HttpFrontend {
+  async #serveHttp(): Promise<HttpFrontend> {
+    const { serveHttp } = await import("./http/serve.ts");
     const { host, httpPort, tls, token, user, allowOrigin } = this.#settings;
     const port = httpPort ?? 0;
     let http: HttpFrontend;
@@ -276,7 +280,8 @@ export class Server implements CamwireServer {
     return http;
   }
 
-  #servePickle(): PickleSide {
+  async #servePickle(): Promise<PickleSide> {
+    const { PickleSide } = await import("./pickle/pickle.ts");
     const { host, picklePort, tls, token } = this.#settings;
     const broadcaster = this.#parts.broadcaster;
     const pickle = PickleSide.listen({
@@ -478,7 +483,8 @@ export class Server implements CamwireServer {
    * Opens the `--preview` window, fed the same frames as the viewers. A
    * preview that cannot open is logged; the server goes on without it.
    */
-  startPreview(): void {
+  async startPreview(): Promise<void> {
+    const { FfplayWindow } = await import("../common/ffplay.ts");
     let preview: FfplayWindow;
     try {
       preview = FfplayWindow.open("camwire preview", {
