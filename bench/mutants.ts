@@ -31,6 +31,7 @@ import { CLIENT } from "./mutations/client.ts";
 import { DOCS } from "./mutations/docs.ts";
 import { STATUS } from "./mutations/status.ts";
 import { PERMISSIONS } from "./mutations/permissions.ts";
+import { PERFORMANCE } from "./mutations/performance.ts";
 
 /** The mutations, one per promise of the README and docs/. */
 export const MUTATIONS: Mutation[] = [
@@ -42,6 +43,7 @@ export const MUTATIONS: Mutation[] = [
   ...DOCS,
   ...STATUS,
   ...PERMISSIONS,
+  ...PERFORMANCE,
 ];
 
 /** How one mutation fared. */
