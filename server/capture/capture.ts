@@ -300,6 +300,12 @@ export class CaptureSupervisor {
   /** Frames dropped by captures that have ended. */
   #dropped = 0;
   #stallTimer: ClockTimer;
+  /**
+   * Whether stalls are watched for (from the first frame on): by one
+   * timer due when the capture would be silent too long, not one every
+   * 0.5 s, which woke the server twice a second for nothing.
+   */
+  #watching = false;
   #restartTimer: ClockTimer;
   #noSignalTimer: ClockTimer;
   #finish!: (error?: Error) => void;
@@ -361,8 +367,25 @@ export class CaptureSupervisor {
         capture.failure,
       );
     }
-    const check = Math.min(this.#options.stallTimeoutMs / 4, 500);
-    this.#stallTimer = this.#clock.setInterval(() => this.#checkStall(), check);
+    this.#watching = true;
+    this.#watchForStall();
+  }
+
+  /** One stall check, due when the capture would be silent too long. */
+  #watchForStall(): void {
+    this.#clock.clearTimeout(this.#stallTimer);
+    this.#stallTimer = undefined;
+    if (!this.#watching || this.#capture === null || this.#stopped) return;
+    const due = this.#lastFrameAt + this.#stallLimit() - this.#clock.now();
+    const check = () => this.#checkStall();
+    this.#stallTimer = this.#clock.setTimeout(check, Math.max(due, 0) + 1);
+  }
+
+  /** How long a capture may be silent (more while it opens: USB cameras). */
+  #stallLimit(): number {
+    return this.#framed
+      ? this.#options.stallTimeoutMs
+      : Math.max(this.#options.stallTimeoutMs, START_TIMEOUT_MS);
   }
 
   #launch(): SupervisedCapture {
@@ -383,6 +406,7 @@ export class CaptureSupervisor {
     this.#capture = capture;
     this.#startedAt = this.#lastFrameAt = this.#clock.now();
     this.#framed = false;
+    this.#watchForStall();
     // A moment's grace: on Ctrl-C the terminal signals ffmpeg too, and its
     // exit must not be taken for a fault before the server sees the signal.
     // An exit after stop() or pause() is no fault: no timer outlives them.
@@ -397,15 +421,11 @@ export class CaptureSupervisor {
   }
 
   #checkStall(): void {
+    this.#stallTimer = undefined;
     const capture = this.#capture;
     if (capture === null || this.#stopped) return;
     const silentMs = this.#clock.now() - this.#lastFrameAt;
-    // A camera that is still opening is not stalled: some USB cameras take
-    // seconds before their first frame.
-    const limit = !this.#framed
-      ? Math.max(this.#options.stallTimeoutMs, START_TIMEOUT_MS)
-      : this.#options.stallTimeoutMs;
-    if (silentMs > limit) {
+    if (silentMs > this.#stallLimit()) {
       this.#options.log(
         `camwire: no frame from ${capture.label ?? "ffmpeg"} for ${
           seconds(silentMs)
@@ -414,11 +434,13 @@ export class CaptureSupervisor {
       this.#lastFrameAt = this.#clock.now(); // one kill per stall
       capture.kill("SIGKILL");
     }
+    this.#watchForStall();
   }
 
   #onExit(capture: SupervisedCapture, status: Deno.CommandStatus): void {
     if (this.#stopped || capture !== this.#capture) return;
     this.#capture = null;
+    this.#watchForStall(); // none until the next capture
     this.#dropped += capture.framesDropped ?? 0;
     const why =
       `${capture.label ?? "ffmpeg"} exited (${
@@ -490,6 +512,7 @@ export class CaptureSupervisor {
     this.#backoff.reset();
     const capture = this.#capture;
     this.#capture = null; // so that its exit is not taken for a fault
+    this.#watchForStall(); // none: nothing to watch until resume()
     this.#dropped += capture?.framesDropped ?? 0;
     await capture?.stop();
   }
@@ -512,7 +535,7 @@ export class CaptureSupervisor {
   }
 
   #stopTimers(): void {
-    this.#clock.clearInterval(this.#stallTimer);
+    this.#clock.clearTimeout(this.#stallTimer);
     this.#clock.clearInterval(this.#noSignalTimer);
     this.#clock.clearTimeout(this.#restartTimer);
   }

@@ -412,3 +412,49 @@ async function withGlobalTimers(
     Object.assign(globalThis, real);
   }
 }
+
+/** A {@linkcode TickingClock} that counts the timer callbacks it runs. */
+class CountingClock extends TickingClock {
+  fired = 0;
+
+  override setTimeout<A extends unknown[]>(
+    callback: (...args: A) => void,
+    ms = 0,
+    ...args: A
+  ): number {
+    return super.setTimeout(() => {
+      this.fired++;
+      callback(...args);
+    }, ms);
+  }
+
+  override setInterval<A extends unknown[]>(
+    callback: (...args: A) => void,
+    ms = 0,
+    ...args: A
+  ): number {
+    return super.setInterval(() => {
+      this.fired++;
+      callback(...args);
+    }, ms);
+  }
+}
+
+Deno.test("CaptureSupervisor wakes once per stallTimeoutMs for a healthy capture (it woke every 0.5 s), and never for a paused one", async () => {
+  const clock = new CountingClock();
+  const { supervisor, launches } = await startedSupervisor({ clock });
+  const capture = launches.at(-1)!.capture;
+  const before = clock.fired;
+  await clock.advance(30_000, () => capture.frame());
+  const healthy = clock.fired - before;
+  assert.ok(healthy <= 11, `${healthy} wake-ups in 30 s`);
+  await supervisor.pause();
+  const paused = clock.fired;
+  await clock.advance(60_000);
+  assert.equal(clock.fired - paused, 0, "no wake-up while paused");
+  supervisor.resume();
+  // Watched again: the new capture, silent, is killed.
+  await clock.advance(10_500);
+  assert.deepEqual(launches.at(-1)!.capture.signals, ["SIGKILL"]);
+  await supervisor.stop();
+});
