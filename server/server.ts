@@ -377,6 +377,7 @@ export class Server implements CamwireServer {
   #tick(): void {
     const { viewers } = this.#parts.broadcaster;
     dropStalled(viewers, this.#settings.clientTimeoutMs);
+    this.http?.dropStalled();
     this.pickle?.dropStalled();
     this.#tally.flush();
     this.#guessers.flush();

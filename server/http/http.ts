@@ -115,6 +115,12 @@ export interface HttpFrontend {
   readonly port: number;
   /** Number of `/stream.mjpg` viewers. */
   readonly viewers: number;
+  /**
+   * Drops the stream viewers whose frame has not gone out for longer than
+   * `--client-timeout`: the server's once-a-second ticker calls it, so
+   * that the HTTP side adds no timer of its own.
+   */
+  dropStalled(): void;
   /** Stops serving and ends every stream. */
   close(): Promise<void>;
 }

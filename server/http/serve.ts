@@ -63,7 +63,8 @@ export interface HttpServeOptions extends HttpOptions {
 
 /**
  * Listens and serves the HTTP side: an {@linkcode HttpSide} fed every
- * frame, and a sweeper that drops stalled stream viewers every second.
+ * frame; the server's ticker drops its stalled stream viewers
+ * ({@linkcode HttpFrontend.dropStalled}), once a second.
  *
  * @param hub The server's frames and numbers.
  * @param options Address, token, TLS, limits, admission.
@@ -93,6 +94,7 @@ export function serveHttp(
     get viewers() {
       return server.side.viewers;
     },
+    dropStalled: () => server.side.dropStalled(),
     close: () => server.close(),
   };
 }
@@ -105,7 +107,6 @@ class HttpServer {
   #options: HttpServeOptions;
   #listener: Deno.Listener;
   #accepting: Promise<void>;
-  #sweeper: ReturnType<typeof setInterval>;
   /** Connections not (or not yet) stream viewers, closed at shutdown. */
   #open = new Set<Deno.Conn>();
   /** Their tasks, awaited at shutdown. */
@@ -125,7 +126,6 @@ class HttpServer {
     this.port = (listener.addr as Deno.NetAddr).port;
     this.side = new HttpSide(hub, options);
     hub.jpegSinks.add(this.side);
-    this.#sweeper = setInterval(() => this.side.dropStalled(), 1000);
     this.#accepting = acceptEach(listener, (conn) => this.#track(conn), {
       what: `--http-port ${this.port}`,
       log: options.log,
@@ -280,7 +280,6 @@ class HttpServer {
   async close(): Promise<void> {
     this.#closing = true;
     this.#stopping.abort();
-    clearInterval(this.#sweeper);
     this.#hub.jpegSinks.delete(this.side);
     closeQuietly(this.#listener);
     await this.#accepting;
