@@ -1,7 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Mutations of what keeps the server small and quiet: frames stamped in
- * place (see bench/mutants.ts).
+ * place, the timers folded into fewer wake-ups (see bench/mutants.ts).
  *
  * @module
  */
@@ -16,5 +16,20 @@ export const PERFORMANCE: Mutation[] = [
     from: "const inPlace = jpeg.byteOffset === STAMP_ROOM &&",
     to: "const inPlace = false && jpeg.byteOffset === STAMP_ROOM &&",
     tests: ["common/jpeg_test.ts"],
+  },
+  {
+    name: "timers: stalled HTTP viewers never dropped (no sweep on the tick)",
+    file: "server/server.ts",
+    from: "    this.http?.dropStalled();",
+    to: "",
+    tests: ["server/http/http_test.ts"],
+    filter: "stops reading",
+  },
+  {
+    name: "timers: a healthy capture's stall check every 0.5 s again",
+    file: "server/capture/capture.ts",
+    from: "setTimeout(check, Math.max(due, 0) + 1);",
+    to: "setTimeout(check, Math.min(Math.max(due, 0) + 1, 500));",
+    tests: ["server/capture/capture_test.ts"],
   },
 ];
