@@ -7,9 +7,10 @@
  *    against camwire with N TCP viewers (default 1,000 each), server CPU
  *    per delivered frame. Goal ≤ 1.2×.
  * 2. **camwire vs the C floor**: N TCP viewers (default 3,000) of camwire
- *    against `floor_server.c` — one thread, `send(2)` of the same stamped
- *    frames, newest-frame rule, nothing else — built with gcc into a
- *    temporary directory. Goal ≤ 1.15×.
+ *    (TCP alone: no `--http-port`) against `floor_server.c` — one thread,
+ *    `send(2)` of the same stamped frames, newest-frame rule, a frame not
+ *    taken whole finished on edge-triggered epoll, nothing else — built
+ *    with gcc into a temporary directory. Goal ≤ 1.10×.
  *
  * Each pair is measured `--rounds` times, alternating, each on a fresh
  * server (warm-up 3 s, then `--seconds`). `--profile` then runs camwire
@@ -108,7 +109,9 @@ async function camwire(http: boolean, denoFlags: string[] = []) {
     ROOT + "server.ts",
     [
       ...["--source", "test", "--host", "127.0.0.1", "--port", "0"],
-      ...["--max-clients", "5000", "--http-port", "0"],
+      ...["--max-clients", "5000"],
+      // The HTTP side only where its viewers are measured.
+      ...(http ? ["--http-port", "0"] : []),
     ],
     20_000,
     denoFlags,
@@ -352,7 +355,7 @@ async function main(): Promise<void> {
       "",
       `camwire / C floor µs per delivered frame: ${
         fmt(mean(c, "camwire TCP") / mean(c, "C floor"), 2)
-      }× (goal ≤ 1.15×)`,
+      }× (goal ≤ 1.10×)`,
     ];
     if (values.profile) {
       out.push("", "### Where camwire's time goes", "");

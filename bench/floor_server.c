@@ -6,9 +6,17 @@
  * source), each JPEG stamped as camwire stamps it (a "camwire t=<ms>"
  * comment after SOI) behind a u64 little-endian length, and sent to every
  * viewer with send(2, MSG_DONTWAIT). A viewer whose socket does not take a
- * whole frame finishes it when poll(2) says it may (POLLOUT), and then gets
- * the newest frame: camwire's newest-frame rule, nothing else (no token,
- * no stall timeout, no HTTP).
+ * whole frame finishes it when epoll says it may (EPOLLOUT, edge-triggered,
+ * registered once per viewer), and then gets the newest frame: camwire's
+ * newest-frame rule, nothing else (no token, no stall timeout, no HTTP).
+ * Every viewer gets TCP_NODELAY and the listener TCP_NOTSENT_LOWAT 16 KiB,
+ * as camwire's viewers do (--send-queue).
+ *
+ * It is as lean as that service can be: an earlier floor waited with
+ * poll(2) on an array of every viewer with a frame in flight, rebuilt on
+ * each wake-up, which at 3,000 viewers cost it more per frame than
+ * camwire's own wait (Deno's edge-triggered epoll): camwire measured 1.08x
+ * that floor, 1.19x a lean one.
  *
  *   ffmpeg ... -f mjpeg pipe:1 | floor_server PORT
  *
@@ -20,16 +28,16 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
-#define MAX_CLIENTS 8192
+#define MAX_FDS 65536
 #define MAX_FRAME (1 << 22)
 
 typedef struct {
@@ -39,14 +47,15 @@ typedef struct {
 } Frame;
 
 typedef struct {
-  int fd;
   Frame *cur; /* in flight */
   size_t off;
   Frame *next; /* newest, waiting */
+  int at;      /* index in viewers[], -1 when free */
 } Client;
 
-static Client clients[MAX_CLIENTS];
-static int nclients;
+static Client clients[MAX_FDS];
+static int viewers[MAX_FDS]; /* the fds of every viewer */
+static int nviewers;
 
 static void unref(Frame *f) {
   if (f && --f->refs == 0) {
@@ -55,17 +64,22 @@ static void unref(Frame *f) {
   }
 }
 
-static void drop(int i) {
-  close(clients[i].fd);
-  unref(clients[i].cur);
-  unref(clients[i].next);
-  clients[i] = clients[--nclients];
+static void drop(int fd) {
+  Client *c = &clients[fd];
+  unref(c->cur);
+  unref(c->next);
+  int last = viewers[--nviewers];
+  viewers[c->at] = last;
+  clients[last].at = c->at;
+  *c = (Client){.at = -1};
+  close(fd); /* leaves the epoll set with it */
 }
 
 /* Sends what the socket takes; returns 0 when done or waiting, -1 when gone. */
-static int pump(Client *c) {
+static int pump(int fd) {
+  Client *c = &clients[fd];
   while (c->cur) {
-    ssize_t n = send(c->fd, c->cur->bytes + c->off, c->cur->length - c->off,
+    ssize_t n = send(fd, c->cur->bytes + c->off, c->cur->length - c->off,
                      MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n < 0) return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
     c->off += (size_t)n;
@@ -100,8 +114,9 @@ static Frame *stamp(const unsigned char *jpeg, size_t length) {
 }
 
 static void deliver(Frame *f) {
-  for (int i = 0; i < nclients; i++) {
-    Client *c = &clients[i];
+  for (int i = 0; i < nviewers; i++) {
+    int fd = viewers[i];
+    Client *c = &clients[fd];
     f->refs++;
     if (c->cur) {
       unref(c->next);
@@ -110,14 +125,22 @@ static void deliver(Frame *f) {
     }
     c->cur = f;
     c->off = 0;
-    if (pump(c) < 0) drop(i--);
+    if (pump(fd) < 0) {
+      drop(fd);
+      i--;
+    }
   }
   unref(f);
 }
 
+static void watch(int ep, int fd, uint32_t events) {
+  struct epoll_event ev = {.events = events, .data.fd = fd};
+  epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
 int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0;
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
+  int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   int one = 1, lowat = 16384;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   /* The same bound on unsent bytes as camwire's default --send-queue. */
@@ -130,39 +153,41 @@ int main(int argc, char **argv) {
   }
   socklen_t al = sizeof a;
   getsockname(lfd, (struct sockaddr *)&a, &al);
-  fcntl(lfd, F_SETFL, O_NONBLOCK);
   fcntl(0, F_SETFL, O_NONBLOCK);
+  for (int fd = 0; fd < MAX_FDS; fd++) clients[fd].at = -1;
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  watch(ep, 0, EPOLLIN);
+  watch(ep, lfd, EPOLLIN);
   static unsigned char in[MAX_FRAME];
   size_t have = 0;
   int announced = 0;
-  static struct pollfd fds[MAX_CLIENTS + 2];
-  static int who[MAX_CLIENTS + 2];
+  static struct epoll_event events[4096];
   for (;;) {
-    int n = 0;
-    fds[n++] = (struct pollfd){.fd = 0, .events = POLLIN};
-    fds[n++] = (struct pollfd){.fd = lfd, .events = POLLIN};
-    for (int i = 0; i < nclients; i++) {
-      if (clients[i].cur) {
-        who[n] = i;
-        fds[n++] = (struct pollfd){.fd = clients[i].fd, .events = POLLOUT};
-      }
-    }
-    if (poll(fds, (nfds_t)n, 1000) < 0 && errno != EINTR) return 1;
-    for (int k = n - 1; k >= 2; k--) {
-      if (fds[k].revents && pump(&clients[who[k]]) < 0) drop(who[k]);
-    }
-    if (fds[1].revents & POLLIN) {
-      int c;
-      while ((c = accept(lfd, NULL, NULL)) >= 0) {
-        if (nclients == MAX_CLIENTS) {
-          close(c);
-          continue;
+    int n = epoll_wait(ep, events, 4096, -1);
+    if (n < 0 && errno != EINTR) return 1;
+    for (int k = 0; k < n; k++) {
+      int fd = events[k].data.fd;
+      if (fd == lfd) {
+        int c;
+        while ((c = accept4(lfd, NULL, NULL, SOCK_NONBLOCK)) >= 0) {
+          if (c >= MAX_FDS) {
+            close(c);
+            continue;
+          }
+          setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+          clients[c] = (Client){.at = nviewers};
+          viewers[nviewers++] = c;
+          watch(ep, c, EPOLLOUT | EPOLLET);
         }
-        setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        clients[nclients++] = (Client){.fd = c};
+      } else if (fd != 0) {
+        if (clients[fd].at < 0) continue; /* dropped earlier in this batch */
+        if ((events[k].events & (EPOLLERR | EPOLLHUP)) || pump(fd) < 0) {
+          drop(fd);
+        }
       }
     }
-    if (fds[0].revents) {
+    for (int k = 0; k < n; k++) {
+      if (events[k].data.fd != 0) continue;
       ssize_t r = read(0, in + have, sizeof in - have);
       if (r == 0) return 0;
       if (r > 0) have += (size_t)r;
