@@ -260,14 +260,20 @@ async function measure(
   }
 }
 
-/** RSS of a Deno process that does nothing but listen on a port. */
-async function denoListenRss(): Promise<number> {
+/**
+ * RSS of a Deno process that does nothing but listen on a port, run as
+ * the server is (`deno run` of a file; `deno eval` takes more).
+ */
+async function denoListenRss(dir: string): Promise<number> {
+  const script = `${dir}/listen.ts`;
+  await Deno.writeTextFile(
+    script,
+    "Deno.listen({ hostname: '127.0.0.1', port: 0 });\n" +
+      "console.log('listening');\n" +
+      "setInterval(() => {}, 1000);\n",
+  );
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["eval", "--quiet"],
-      "Deno.listen({ hostname: '127.0.0.1', port: 0 }); " +
-      "console.log('listening'); setInterval(() => {}, 1000);",
-    ],
+    args: ["run", "-A", "--quiet", script],
     stdin: "null",
     stdout: "piped",
     stderr: "null",
@@ -491,7 +497,7 @@ async function main(): Promise<void> {
         }
       }
     }
-    listenRss = await denoListenRss();
+    listenRss = await denoListenRss(cameras.dir);
     if (idleSeconds > 0) {
       idle.push(
         await measureIdle("ustreamer", () => ustreamer(setup), idleSeconds),
