@@ -15,7 +15,9 @@
  * passed through, as camwire's V4L2 passthrough does). For each round,
  * each N and each of ustreamer (HTTP `/stream`), camwire TCP (no
  * `--http-port`) and camwire HTTP (`/stream.mjpg`), in turn, each on a
- * fresh server: connect N viewers (`fanout_load.ts`), warm up 3 s, then
+ * fresh server (and, at 10 viewers or fewer, bench/deno_floor.ts: the
+ * least a Deno program does per frame for the same service), connect N
+ * viewers (`fanout_load.ts`), warm up 3 s, then
  * measure until the CPU count is fine enough (below):
  *
  * - **CPU per delivered frame**: utime + stime of the server and its
@@ -41,6 +43,7 @@
 
 import { parseArgs } from "node:util";
 import {
+  BENCH,
   cleanupAll,
   CPU_RESOLUTION_S,
   delay,
@@ -64,9 +67,16 @@ const WARMUP_S = 3;
 /** Longest window: the load processes live 120 s at most. */
 const MAX_WINDOW_S = 90;
 
-/** The three servers compared. */
-type Kind = "ustreamer" | "camwire TCP" | "camwire HTTP";
-const KINDS: Kind[] = ["ustreamer", "camwire TCP", "camwire HTTP"];
+/** The servers compared. */
+type Kind = "ustreamer" | "Deno floor" | "camwire TCP" | "camwire HTTP";
+const KINDS: Kind[] = [
+  "ustreamer",
+  "Deno floor",
+  "camwire TCP",
+  "camwire HTTP",
+];
+/** The Deno floor cuts a frame a socket does not take whole: few viewers only. */
+const FLOOR_MAX_VIEWERS = 10;
 
 /** A server to measure: its pid, the port and path viewers use. */
 interface Target {
@@ -185,8 +195,44 @@ async function camwire(
   };
 }
 
+/** bench/deno_floor.ts on the emulated camera. */
+async function denoFloor(setup: Setup): Promise<Target> {
+  const { cmd, args } = withFdLimit([
+    Deno.execPath(),
+    ...["run", "-A", "--quiet", `${BENCH}deno_floor.ts`, setup.device],
+  ]);
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const lines = linesOf(child.stderr);
+  const stop = async () => {
+    unregister();
+    await stopChild(child);
+    await lines.return(undefined);
+  };
+  const unregister = onCleanup(stop);
+  for await (const line of { [Symbol.asyncIterator]: () => lines }) {
+    const port = /streaming on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
+    if (port) {
+      return {
+        pid: child.pid,
+        port: Number(port),
+        http: false,
+        path: "",
+        stop,
+      };
+    }
+  }
+  await stop();
+  throw new Error("bench/deno_floor.ts did not start");
+}
+
 function start(kind: Kind, setup: Setup): Promise<Target> {
   if (kind === "ustreamer") return ustreamer(setup);
+  if (kind === "Deno floor") return denoFloor(setup);
   return camwire(setup, kind === "camwire HTTP");
 }
 
@@ -382,6 +428,9 @@ function cpuGoal(n: number): number {
   return n <= 10 ? 1.0 : 0.6;
 }
 
+/** The servers of the RSS and latency columns. */
+const SERVERS: Kind[] = ["ustreamer", "camwire TCP", "camwire HTTP"];
+
 function ratiosTable(rows: Row[], ns: number[]): string {
   return markdownTable(
     [
@@ -392,6 +441,7 @@ function ratiosTable(rows: Row[], ns: number[]): string {
       "TCP ratio",
       "HTTP ratio",
       "goal",
+      "Deno floor (ratio)",
       "RSS MB ustreamer / TCP / HTTP",
       "p50 ms ustreamer / TCP / HTTP",
     ],
@@ -410,8 +460,13 @@ function ratiosTable(rows: Row[], ns: number[]): string {
         mark(tcp / us),
         mark(http / us),
         `≤ ${fmt(goal, 1)}×`,
-        KINDS.map((k) => fmt(mean(rows, k, n, "rssMb"))).join(" / "),
-        KINDS.map((k) => fmt(mean(rows, k, n, "p50"))).join(" / "),
+        n > FLOOR_MAX_VIEWERS
+          ? "–"
+          : `${fmt(mean(rows, "Deno floor", n, "usPerFrame"))} (${
+            fmt(mean(rows, "Deno floor", n, "usPerFrame") / us, 2)
+          }×)`,
+        SERVERS.map((k) => fmt(mean(rows, k, n, "rssMb"))).join(" / "),
+        SERVERS.map((k) => fmt(mean(rows, k, n, "p50"))).join(" / "),
       ];
     }),
   );
@@ -491,6 +546,7 @@ async function main(): Promise<void> {
         // Alternate the order too, so that no server always goes first.
         const order = round % 2 === 1 ? kinds : [...kinds].reverse();
         for (const kind of order) {
+          if (kind === "Deno floor" && n > FLOOR_MAX_VIEWERS) continue;
           rows.push(
             await measure(kind, round, setup, n, { minSeconds, maxError }),
           );
