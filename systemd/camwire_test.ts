@@ -1,6 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 import assert from "node:assert/strict";
 import { parseServerFlags } from "../server.ts";
+import { receiveFrames, startServerProcess } from "../testing/util.ts";
 
 const DIR = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
@@ -64,6 +65,59 @@ Deno.test("camwire.service runs as a non-root user in the video group, restarts 
   assert.equal(one("Service.Restart"), "on-failure");
   assert.equal(one("Service.KillSignal"), "SIGTERM");
   assert.equal(one("Install.WantedBy"), "multi-user.target");
+});
+
+/** V8's new space, bytes, in a Deno that made garbage, under `flags`. */
+async function newSpaceUnder(flags: string | undefined): Promise<number> {
+  const env = Deno.env.toObject();
+  delete env.DENO_V8_FLAGS;
+  if (flags !== undefined) env.DENO_V8_FLAGS = flags;
+  const probe = `
+    import { getHeapSpaceStatistics } from "node:v8";
+    let young = [];
+    for (let i = 0; i < 1_000_000; i++) {
+      young.push({ i });
+      if (young.length > 10_000) young = [];
+    }
+    const space = getHeapSpaceStatistics()
+      .find((s) => s.space_name === "new_space");
+    console.log(space.space_size);`;
+  const { success, stdout, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: ["eval", probe],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(success, new TextDecoder().decode(stderr));
+  return Number(new TextDecoder().decode(stdout));
+}
+
+Deno.test("camwire.service caps V8's young generation (DENO_V8_FLAGS=--max-semi-space-size=1): a Deno under the unit's environment keeps a 2 MB new space, and server.ts streams under it", async () => {
+  const unit = await readUnit(`${DIR}camwire.service`);
+  const env = Object.fromEntries(
+    (unit.get("Service.Environment") ?? []).map((
+      entry,
+    ) => [
+      entry.slice(0, entry.indexOf("=")),
+      entry.slice(entry.indexOf("=") + 1),
+    ]),
+  );
+  assert.equal(env.DENO_V8_FLAGS, "--max-semi-space-size=1");
+  // Two semi-spaces of 1 MB each; V8's default let it grow far more.
+  const capped = await newSpaceUnder(env.DENO_V8_FLAGS);
+  const free = await newSpaceUnder(undefined);
+  assert.ok(capped <= 2 * 1024 * 1024, `new space ${capped} B`);
+  assert.ok(free >= 4 * capped, `new space ${free} B without the flag`);
+  const server = await startServerProcess(["--source", "test"], {
+    DENO_V8_FLAGS: env.DENO_V8_FLAGS,
+  });
+  try {
+    const sizes = await receiveFrames(server.port, 3);
+    assert.deepEqual(sizes[2], { width: 320, height: 240 });
+  } finally {
+    await server.stop();
+  }
 });
 
 Deno.test("deno install makes camwire-server and camwire commands that run", async () => {

@@ -1,7 +1,8 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * Mutations of what keeps the server small and quiet: frames stamped in
- * place, the timers folded into fewer wake-ups (see bench/mutants.ts).
+ * place, the timers folded into fewer wake-ups, the service's V8 flags
+ * (see bench/mutants.ts).
  *
  * @module
  */
@@ -31,5 +32,13 @@ export const PERFORMANCE: Mutation[] = [
     from: "setTimeout(check, Math.max(due, 0) + 1);",
     to: "setTimeout(check, Math.min(Math.max(due, 0) + 1, 500));",
     tests: ["server/capture/capture_test.ts"],
+  },
+  {
+    name: "v8 flags: the service runs with V8's default young generation",
+    file: "systemd/camwire.service",
+    from: "Environment=DENO_V8_FLAGS=--max-semi-space-size=1\n",
+    to: "",
+    tests: ["systemd/camwire_test.ts"],
+    filter: "young generation",
   },
 ];
