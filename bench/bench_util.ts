@@ -167,8 +167,32 @@ export function selfCpuSeconds(): number {
 
 /** Resident memory of a process in MB (10⁶ bytes), from /proc. */
 export function rssMb(pid: number): number {
+  return residentMb(pid).rss;
+}
+
+/** A process's resident memory and its split, MB (10⁶ bytes). */
+export interface Resident {
+  /** All of it (VmRSS). */
+  rss: number;
+  /** Anonymous pages (RssAnon): heaps, stacks, what the process made. */
+  anon: number;
+  /**
+   * Pages of mapped files (RssFile), mostly the program's own executable
+   * and libraries: copies of the file in the page cache, which the kernel
+   * drops under memory pressure and reads back when they are run.
+   */
+  file: number;
+}
+
+/** The resident memory of a process and its split, from /proc. */
+export function residentMb(pid: number): Resident {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(status.match(/VmRSS:\s+(\d+) kB/)?.[1] ?? NaN) * 1024 / 1e6;
+  const mb = (field: string) =>
+    Number(
+      new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? NaN,
+    ) *
+    1024 / 1e6;
+  return { rss: mb("VmRSS"), anon: mb("RssAnon"), file: mb("RssFile") };
 }
 
 /**
@@ -270,13 +294,14 @@ export interface ServerHandle {
  *
  * Viewer counts are read from its `(N watching)` lines (camwire) or
  * `viewers=N` lines (the reference). `denoFlags` go before the script
- * (e.g. `--cpu-prof`).
+ * (e.g. `--cpu-prof`); `env` is added to this process's environment.
  */
 export async function startServer(
   script: string,
   args: string[],
   timeoutMs = 20_000,
   denoFlags: string[] = [],
+  env: Record<string, string> = {},
 ): Promise<ServerHandle> {
   const { cmd, args: shArgs } = withFdLimit([
     Deno.execPath(),
@@ -284,6 +309,7 @@ export async function startServer(
   ]);
   const child = new Deno.Command(cmd, {
     args: shArgs,
+    env,
     stdin: "null",
     stdout: "null",
     stderr: "piped",

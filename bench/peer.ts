@@ -12,13 +12,16 @@
  *
  * camwire opens the emulated camera through FFI (`CAMWIRE_LIBC`),
  * ustreamer through `LD_PRELOAD` (`-m MJPEG -c HW`: the camera's JPEGs
- * passed through, as camwire's V4L2 passthrough does). For each round,
- * each N and each of ustreamer (HTTP `/stream`), camwire TCP (no
- * `--http-port`) and camwire HTTP (`/stream.mjpg`), in turn, each on a
- * fresh server (and, at 10 viewers or fewer, bench/deno_floor.ts: the
- * least a Deno program does per frame for the same service), connect N
- * viewers (`fanout_load.ts`), warm up 3 s, then
- * measure until the CPU count is fine enough (below):
+ * passed through, as camwire's V4L2 passthrough does). camwire runs two
+ * ways: as the docs' command runs it (`deno run -A server.ts`, V8's
+ * defaults), and as systemd/camwire.service does ("(service)": with the
+ * unit's `DENO_V8_FLAGS`, read from the unit). For each round, each N
+ * and each of ustreamer (HTTP `/stream`), camwire TCP (no `--http-port`)
+ * and camwire HTTP (`/stream.mjpg`), each way, in turn, each on a fresh
+ * server (and, at 10 viewers or fewer, bench/deno_floor.ts: the least a
+ * Deno program does per frame for the same service), connect N viewers
+ * (`fanout_load.ts`), warm up 3 s, then measure until the CPU count is
+ * fine enough (below):
  *
  * - **CPU per delivered frame**: utime + stime of the server and its
  *   children (/proc, in CLK_TCK ticks of 10 ms) over the whole JPEGs all
@@ -27,39 +30,46 @@
  *   is up to 2 ticks over the ticks counted: the window runs at least
  *   `--min-seconds` and until that is under `--max-error` (5 %), at most
  *   90 s; the error is printed.
- * - **CPU %** of one core, **RSS** at the end of the window.
+ * - **CPU %** of one core, **RSS** at the end of the window, and its
+ *   split (/proc/PID/status): RssAnon, the memory the process made, and
+ *   RssFile, pages of mapped files, most of them the program's own
+ *   executable (about 25 MB of any Deno process).
  * - **Latency** p50/p99: from the emulated camera's DQBUF, which writes
  *   the time into each JPEG (a COM segment `camera t=<ms>` after SOI:
  *   both servers pass it on; camwire puts its own stamp before it), to
  *   the viewer holding the whole JPEG.
  *
  * Then the ratios camwire / ustreamer (µs per frame, means of the
- * rounds) against the goals, and the RSS of a Deno process that only
- * listens on a port (camwire's floor), and idle: CPU per second with no
- * viewer, with and without `--on-demand` (and whether the camera is open).
+ * rounds) against the goals, the memory against the goals, that of a
+ * Deno process that only listens on a port (camwire's floor), and idle:
+ * CPU per second with no viewer, with and without `--on-demand` (and
+ * whether the camera is open), camwire run as the docs' command runs it.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import {
-  BENCH,
   cleanupAll,
   CPU_RESOLUTION_S,
   delay,
   fmt,
   LoadFleet,
   markdownTable,
-  onCleanup,
   quantile,
-  ROOT,
-  rssMb,
-  startServer,
-  stopChild,
+  type Resident,
+  residentMb,
   treeCpuSeconds,
-  withFdLimit,
 } from "./bench_util.ts";
-import { linesOf } from "../common/child.ts";
+import {
+  camwire,
+  denoFloor,
+  denoListenMemory,
+  serviceV8Flags,
+  type Setup,
+  type Target,
+  ustreamer,
+} from "./peer_servers.ts";
 import { FakeCameras } from "../testing/fake_camera.ts";
 import { LIBC_OVERRIDE_ENV } from "../server/sys/libc.ts";
 
@@ -67,25 +77,29 @@ const WARMUP_S = 3;
 /** Longest window: the load processes live 120 s at most. */
 const MAX_WINDOW_S = 90;
 
-/** The servers compared. */
-type Kind = "ustreamer" | "Deno floor" | "camwire TCP" | "camwire HTTP";
+/**
+ * The servers compared; "(service)": camwire as systemd/camwire.service
+ * runs it, with the unit's `DENO_V8_FLAGS`.
+ */
+type Kind =
+  | "ustreamer"
+  | "Deno floor"
+  | "camwire TCP"
+  | "camwire HTTP"
+  | "camwire TCP (service)"
+  | "camwire HTTP (service)";
 const KINDS: Kind[] = [
   "ustreamer",
   "Deno floor",
   "camwire TCP",
   "camwire HTTP",
+  "camwire TCP (service)",
+  "camwire HTTP (service)",
 ];
+/** camwire's kinds, the two ways it runs. */
+const CAMWIRE: Kind[] = KINDS.filter((kind) => kind.startsWith("camwire"));
 /** The Deno floor cuts a frame a socket does not take whole: few viewers only. */
 const FLOOR_MAX_VIEWERS = 10;
-
-/** A server to measure: its pid, the port and path viewers use. */
-interface Target {
-  pid: number;
-  port: number;
-  http: boolean;
-  path: string;
-  stop(): Promise<void>;
-}
 
 /** One measurement. */
 interface Row {
@@ -99,141 +113,23 @@ interface Row {
   /** Relative error bound of the CPU figure (tick counts). */
   error: number;
   cpuPct: number;
-  rssMb: number;
+  memory: Resident;
   p50: number;
   p99: number;
   windowS: number;
   bad: number;
 }
 
-/** What the bench runs: the emulated camera and the programs. */
-interface Setup {
-  library: string;
-  device: string;
-  ustreamer: string;
-}
-
-/** A free TCP port on 127.0.0.1 (for ustreamer, which takes no port 0). */
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr as Deno.NetAddr;
-  listener.close();
-  return port;
-}
-
-/** ustreamer on the emulated camera, once its capture is online. */
-async function ustreamer(setup: Setup): Promise<Target> {
-  const port = freePort();
-  const { cmd, args } = withFdLimit([
-    "env",
-    `LD_PRELOAD=${setup.library}`,
-    setup.ustreamer,
-    ...["-d", setup.device, "-m", "MJPEG", "-c", "HW"],
-    ...["-r", "320x240", "-f", "30", "-s", "127.0.0.1", "-p", String(port)],
-  ]);
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const drained = (async () => {
-    for await (const _ of linesOf(child.stderr)) {
-      // ustreamer logs each client; nothing here needs it.
-    }
-  })();
-  const stop = async () => {
-    unregister();
-    await stopChild(child);
-    await drained;
-  };
-  const unregister = onCleanup(stop);
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
-    try {
-      const state = await (await fetch(`http://127.0.0.1:${port}/state`))
-        .json();
-      if (state.result?.source?.online === true) {
-        return { pid: child.pid, port, http: true, path: "/stream", stop };
-      }
-    } catch {
-      // Not listening yet.
-    }
-    await delay(100);
-  }
-  await stop();
-  throw new Error("ustreamer did not go online within 15 s");
-}
-
-/** camwire on the emulated camera: its TCP port, or its HTTP port. */
-async function camwire(
-  setup: Setup,
-  http: boolean,
-  extra: string[] = [],
-): Promise<Target> {
-  const server = await startServer(ROOT + "server.ts", [
-    ...["--device", setup.device, "--capture", "v4l2"],
-    ...["--host", "127.0.0.1", "--port", "0", "--max-clients", "5000"],
-    ...(http ? ["--http-port", "0"] : []),
-    ...extra,
-  ]);
-  let port = server.port;
-  if (http) {
-    const web = server.linesMatching(/web page on http:\/\/127\.0\.0\.1:\d+/);
-    port = Number(/:(\d+)\/$/.exec(web[0] ?? "")?.[1]);
-    if (!port) {
-      await server.stop();
-      throw new Error("camwire printed no web page line");
-    }
-  }
-  return {
-    pid: server.pid,
-    port,
-    http,
-    path: "/stream.mjpg",
-    stop: () => server.stop(),
-  };
-}
-
-/** bench/deno_floor.ts on the emulated camera. */
-async function denoFloor(setup: Setup): Promise<Target> {
-  const { cmd, args } = withFdLimit([
-    Deno.execPath(),
-    ...["run", "-A", "--quiet", `${BENCH}deno_floor.ts`, setup.device],
-  ]);
-  const child = new Deno.Command(cmd, {
-    args,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = linesOf(child.stderr);
-  const stop = async () => {
-    unregister();
-    await stopChild(child);
-    await lines.return(undefined);
-  };
-  const unregister = onCleanup(stop);
-  for await (const line of { [Symbol.asyncIterator]: () => lines }) {
-    const port = /streaming on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(line)?.[1];
-    if (port) {
-      return {
-        pid: child.pid,
-        port: Number(port),
-        http: false,
-        path: "",
-        stop,
-      };
-    }
-  }
-  await stop();
-  throw new Error("bench/deno_floor.ts did not start");
-}
-
 function start(kind: Kind, setup: Setup): Promise<Target> {
   if (kind === "ustreamer") return ustreamer(setup);
   if (kind === "Deno floor") return denoFloor(setup);
-  return camwire(setup, kind === "camwire HTTP");
+  const service = kind.endsWith("(service)");
+  return camwire(
+    setup,
+    kind.startsWith("camwire HTTP"),
+    [],
+    service ? setup.serviceV8Flags : undefined,
+  );
 }
 
 /**
@@ -286,7 +182,7 @@ async function measure(
         usPerFrame: cpu * 1e6 / r.frames,
         error: cpu > 0 ? uncertainty / cpu : Infinity,
         cpuPct: 100 * cpu / wall,
-        rssMb: rssMb(target.pid),
+        memory: residentMb(target.pid),
         p50: r.latency.quantile(0.5),
         p99: r.latency.quantile(0.99),
         windowS: wall,
@@ -295,7 +191,7 @@ async function measure(
       console.error(
         `peer: ${kind} at ${n}: ${fmt(row.usPerFrame)} µs/frame ±${
           fmt(100 * row.error)
-        } %, ${fmt(row.rssMb)} MB, p50 ${fmt(row.p50)} ms`,
+        } %, ${mb(row.memory)}, p50 ${fmt(row.p50)} ms`,
       );
       return row;
     } finally {
@@ -306,33 +202,11 @@ async function measure(
   }
 }
 
-/**
- * RSS of a Deno process that does nothing but listen on a port, run as
- * the server is (`deno run` of a file; `deno eval` takes more).
- */
-async function denoListenRss(dir: string): Promise<number> {
-  const script = `${dir}/listen.ts`;
-  await Deno.writeTextFile(
-    script,
-    "Deno.listen({ hostname: '127.0.0.1', port: 0 });\n" +
-      "console.log('listening');\n" +
-      "setInterval(() => {}, 1000);\n",
-  );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", script],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  const unregister = onCleanup(() => stopChild(child));
-  try {
-    for await (const _ of linesOf(child.stdout)) break; // "listening"
-    await delay(2000);
-    return rssMb(child.pid);
-  } finally {
-    unregister();
-    await stopChild(child);
-  }
+/** RSS and its split, MB. */
+function mb(memory: Resident): string {
+  return `${fmt(memory.rss)} MB (RssAnon ${fmt(memory.anon)} + RssFile ${
+    fmt(memory.file)
+  })`;
 }
 
 /** One idle server: CPU per second with no viewer, over `seconds`. */
@@ -342,7 +216,7 @@ interface IdleRow {
   /** The most the figure may be off by, ms/s. */
   errorMsPerS: number;
   cameraOpen: boolean;
-  rssMb: number;
+  memory: Resident;
 }
 
 /** Whether a process holds a fake camera's fd (the capture runs). */
@@ -378,17 +252,25 @@ async function measureIdle(
       cpuMsPerS: 1000 * cpu / wall,
       errorMsPerS: 1000 * 2 * CPU_RESOLUTION_S / wall,
       cameraOpen: holdsCamera(server.pid),
-      rssMb: rssMb(server.pid),
+      memory: residentMb(server.pid),
     };
   } finally {
     await server.stop();
   }
 }
 
-function mean(rows: Row[], kind: Kind, n: number, key: keyof Row): number {
+/** The mean of `value` over the rounds of `kind` at `n` viewers. */
+function mean(
+  rows: Row[],
+  kind: Kind,
+  n: number,
+  value: (row: Row) => number,
+): number {
   const mine = rows.filter((r) => r.kind === kind && r.n === n);
-  return mine.reduce((a, r) => a + (r[key] as number), 0) / mine.length;
+  return mine.reduce((a, r) => a + value(r), 0) / mine.length;
 }
+
+const usPerFrame = (r: Row) => r.usPerFrame;
 
 function rowsTable(rows: Row[]): string {
   return markdownTable(
@@ -401,7 +283,7 @@ function rowsTable(rows: Row[]): string {
       "µs/frame",
       "± (ticks)",
       "CPU %",
-      "RSS MB",
+      "RSS MB (RssAnon + RssFile)",
       "DQBUF→viewer p50 / p99 ms",
       "window s",
       "bad",
@@ -415,7 +297,7 @@ function rowsTable(rows: Row[]): string {
       fmt(r.usPerFrame),
       `${fmt(100 * r.error)} %`,
       fmt(r.cpuPct, 2),
-      fmt(r.rssMb),
+      `${fmt(r.memory.rss)} (${fmt(r.memory.anon)} + ${fmt(r.memory.file)})`,
       `${fmt(r.p50)} / ${fmt(r.p99)}`,
       fmt(r.windowS, 0),
       String(r.bad),
@@ -428,62 +310,83 @@ function cpuGoal(n: number): number {
   return n <= 10 ? 1.0 : 0.6;
 }
 
-/** The servers of the RSS and latency columns. */
-const SERVERS: Kind[] = ["ustreamer", "camwire TCP", "camwire HTTP"];
-
-function ratiosTable(rows: Row[], ns: number[]): string {
+/**
+ * µs of CPU per frame of each server and its ratio to ustreamer's, means
+ * of the rounds, against the goal.
+ */
+function cpuTable(rows: Row[], ns: number[], kinds: Kind[]): string {
+  const others = kinds.filter((k) => k !== "ustreamer");
   return markdownTable(
-    [
-      "viewers",
-      "ustreamer µs/frame",
-      "camwire TCP",
-      "camwire HTTP",
-      "TCP ratio",
-      "HTTP ratio",
-      "goal",
-      "Deno floor (ratio)",
-      "RSS MB ustreamer / TCP / HTTP",
-      "p50 ms ustreamer / TCP / HTTP",
-    ],
+    ["viewers", "ustreamer", ...others, "goal"],
     ns.map((n) => {
-      const us = mean(rows, "ustreamer", n, "usPerFrame");
-      const tcp = mean(rows, "camwire TCP", n, "usPerFrame");
-      const http = mean(rows, "camwire HTTP", n, "usPerFrame");
+      const us = mean(rows, "ustreamer", n, usPerFrame);
       const goal = cpuGoal(n);
-      const mark = (ratio: number) =>
-        `${fmt(ratio, 2)}× ${ratio <= goal ? "(met)" : "(NOT met)"}`;
+      const cell = (kind: Kind) => {
+        if (kind === "Deno floor" && n > FLOOR_MAX_VIEWERS) return "–";
+        const mine = mean(rows, kind, n, usPerFrame);
+        const ratio = mine / us;
+        const mark = kind === "Deno floor"
+          ? ""
+          : ratio <= goal
+          ? " met"
+          : " NOT met";
+        return `${fmt(mine)} (${fmt(ratio, 2)}×${mark})`;
+      };
       return [
         String(n),
         fmt(us),
-        fmt(tcp),
-        fmt(http),
-        mark(tcp / us),
-        mark(http / us),
+        ...others.map(cell),
         `≤ ${fmt(goal, 1)}×`,
-        n > FLOOR_MAX_VIEWERS
-          ? "–"
-          : `${fmt(mean(rows, "Deno floor", n, "usPerFrame"))} (${
-            fmt(mean(rows, "Deno floor", n, "usPerFrame") / us, 2)
-          }×)`,
-        SERVERS.map((k) => fmt(mean(rows, k, n, "rssMb"))).join(" / "),
-        SERVERS.map((k) => fmt(mean(rows, k, n, "p50"))).join(" / "),
       ];
     }),
   );
 }
 
-function rssGoals(rows: Row[], ns: number[]): string[] {
+/**
+ * A value of each server at each N, means of the rounds (`–` where a
+ * server did not run).
+ */
+function byServerTable(
+  rows: Row[],
+  ns: number[],
+  kinds: Kind[],
+  value: (kind: Kind, n: number) => string,
+): string {
+  return markdownTable(
+    ["viewers", ...kinds],
+    ns.map((n) => [
+      String(n),
+      ...kinds.map((k) =>
+        rows.some((r) => r.kind === k && r.n === n) ? value(k, n) : "–"
+      ),
+    ]),
+  );
+}
+
+/**
+ * camwire's RSS at 1 and 500 viewers against the goals (the most of the
+ * rounds), and what of it is camwire's beyond a Deno that only listens.
+ */
+function rssGoals(
+  rows: Row[],
+  ns: number[],
+  kinds: Kind[],
+  listening: Resident,
+): string[] {
   const lines: string[] = [];
   for (const [n, goal] of [[1, 45], [500, 60]] as const) {
     if (!ns.includes(n)) continue;
-    for (const kind of ["camwire TCP", "camwire HTTP"] as const) {
-      const rss = Math.max(
-        ...rows.filter((r) => r.kind === kind && r.n === n).map((r) => r.rssMb),
-      );
+    for (const kind of kinds.filter((k) => CAMWIRE.includes(k))) {
+      const mine = rows.filter((r) => r.kind === kind && r.n === n);
+      const most = mine.reduce((a, r) => r.memory.rss > a.memory.rss ? r : a);
+      const { rss, anon, file } = most.memory;
       lines.push(
-        `RSS of ${kind} at ${n} viewer(s): ${fmt(rss)} MB (goal ≤ ${goal} MB: ${
-          rss <= goal ? "met" : "NOT met"
-        })`,
+        `RSS of ${kind} at ${n} viewer(s): ${
+          mb(most.memory)
+        }, goal ≤ ${goal} MB: ${rss <= goal ? "met" : "NOT met"}; beyond ` +
+          `a Deno that only listens: ${fmt(rss - listening.rss)} MB (RssAnon ${
+            fmt(anon - listening.anon)
+          } + RssFile ${fmt(file - listening.file)})`,
       );
     }
   }
@@ -534,12 +437,13 @@ async function main(): Promise<void> {
       stamp: true,
     }),
     ustreamer: values.ustreamer,
+    serviceV8Flags: await serviceV8Flags(),
   };
   // camwire's FFI opens the emulated camera in place of libc.
   Deno.env.set(LIBC_OVERRIDE_ENV, setup.library);
   const rows: Row[] = [];
   const idle: IdleRow[] = [];
-  let listenRss = NaN;
+  let listening: Resident = { rss: NaN, anon: NaN, file: NaN };
   try {
     for (let round = 1; round <= rounds; round++) {
       for (const n of ns) {
@@ -553,12 +457,12 @@ async function main(): Promise<void> {
         }
       }
     }
-    listenRss = await denoListenRss(cameras.dir);
+    listening = await denoListenMemory(cameras.dir);
     if (idleSeconds > 0) {
       idle.push(
         await measureIdle("ustreamer", () => ustreamer(setup), idleSeconds),
         await measureIdle(
-          "camwire",
+          "camwire (deno run -A server.ts)",
           () => camwire(setup, false),
           idleSeconds,
         ),
@@ -575,24 +479,59 @@ async function main(): Promise<void> {
   const out = [
     `## camwire and ustreamer on one emulated camera (${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}, MJPEG 320x240 at 30 fps passed through, ${rounds} round(s) alternating, ${WARMUP_S} s warm-up, windows of at least ${minSeconds} s and until the CPU figure is within ${
       fmt(100 * maxError, 0)
-    } %)`,
+    } %); "(service)": with systemd/camwire.service's DENO_V8_FLAGS=${setup.serviceV8Flags}`,
     "",
     rowsTable(rows),
     "",
-    ...(kinds.length === KINDS.length ? [ratiosTable(rows, ns), ""] : []),
-    ...rssGoals(rows, ns),
-    `A Deno process that only listens on a port: ${fmt(listenRss)} MB RSS`,
+    ...(kinds.includes("ustreamer")
+      ? [
+        "µs of CPU per delivered frame (ratio to ustreamer's), means of the rounds:",
+        "",
+        cpuTable(rows, ns, kinds),
+        "",
+      ]
+      : []),
+    "RSS MB (RssAnon + RssFile), means of the rounds:",
+    "",
+    byServerTable(
+      rows,
+      ns,
+      kinds,
+      (k, n) =>
+        `${fmt(mean(rows, k, n, (r) => r.memory.rss))} (${
+          fmt(mean(rows, k, n, (r) => r.memory.anon))
+        } + ${fmt(mean(rows, k, n, (r) => r.memory.file))})`,
+    ),
+    "",
+    "DQBUF → viewer latency p50, ms, means of the rounds:",
+    "",
+    byServerTable(
+      rows,
+      ns,
+      kinds,
+      (k, n) => fmt(mean(rows, k, n, (r) => r.p50)),
+    ),
+    "",
+    ...rssGoals(rows, ns, kinds, listening),
+    `A Deno process that only listens on a port: ${mb(listening)}`,
   ];
   if (idle.length > 0) {
     out.push(
       "",
       markdownTable(
-        ["idle, no viewer", "CPU ms/s", "camera open", "RSS MB"],
+        [
+          "idle, no viewer",
+          "CPU ms/s",
+          "camera open",
+          "RSS MB (RssAnon + RssFile)",
+        ],
         idle.map((r) => [
           r.what,
           `${fmt(r.cpuMsPerS, 2)} ± ${fmt(r.errorMsPerS, 2)}`,
           r.cameraOpen ? "yes" : "no",
-          fmt(r.rssMb),
+          `${fmt(r.memory.rss)} (${fmt(r.memory.anon)} + ${
+            fmt(r.memory.file)
+          })`,
         ]),
       ),
     );
