@@ -36,8 +36,9 @@ import {
   markdownTable,
   onCleanup,
   quantile,
+  type Resident,
+  residentMb,
   ROOT,
-  rssMb,
   startServer,
   stopChild,
   withFdLimit,
@@ -63,7 +64,7 @@ interface Row {
   p99: number;
   cpuPct: number;
   usPerFrame: number;
-  rssMb: number;
+  memory: Resident;
   loadCpuPct: number;
   bad: number;
 }
@@ -94,7 +95,7 @@ async function measure(
       p99: r.latency.quantile(0.99),
       cpuPct: 100 * cpu / wall,
       usPerFrame: cpu * 1e6 / r.frames,
-      rssMb: rssMb(target.pid),
+      memory: residentMb(target.pid),
       loadCpuPct: r.loadCpuPct,
       bad: r.closedEarly + r.badStreams + r.failed,
     };
@@ -231,7 +232,7 @@ function table(rows: Row[]): string {
       "p99 ms",
       "server CPU %",
       "µs/frame",
-      "RSS MB",
+      "RSS MB (RssAnon + RssFile)",
       "load CPU %",
       "bad",
     ],
@@ -243,7 +244,9 @@ function table(rows: Row[]): string {
       fmt(r.p99),
       fmt(r.cpuPct),
       fmt(r.usPerFrame, 2),
-      fmt(r.rssMb, 0),
+      `${fmt(r.memory.rss, 0)} (${fmt(r.memory.anon, 0)} + ${
+        fmt(r.memory.file, 0)
+      })`,
       fmt(r.loadCpuPct, 0),
       String(r.bad),
     ]),
