@@ -19,7 +19,13 @@
 import { CamwireError, message, UsageError } from "../../common/cli.ts";
 import { spawn, words } from "../../common/child.ts";
 import type { Libc } from "../sys/libc.ts";
-import { V4l2Device, V4l2Error, type V4l2Mode, videoNodes } from "./v4l2.ts";
+import {
+  V4l2Device,
+  V4l2Error,
+  type V4l2Identity,
+  type V4l2Mode,
+  videoNodes,
+} from "./v4l2.ts";
 import {
   applyControls,
   checkControls,
@@ -92,31 +98,40 @@ export function planCamera(
 ): CameraPlan {
   const camera = V4l2Device.open(device, libc);
   try {
-    const identity = camera.identify();
-    if (identity.metadata) {
-      throw new SourceOpenError(
-        `Cannot open camera ${device}: it is a metadata node, not a camera (a UVC camera's second /dev/videoN; --list-devices lists the cameras)`,
-      );
-    }
-    if (!identity.canCapture) {
-      throw new V4l2Error("VIDIOC_QUERYCAP (no video capture)", ENOTTY, device);
-    }
-    const modes = camera.modes();
-    const choice = chooseMode(modes, request);
-    let controls: ControlChange[] = [];
-    const settings = request.controls ?? [];
-    if (settings.length > 0) {
-      try {
-        controls = checkControls(camera.controls(), settings);
-      } catch (error) {
-        if (!(error instanceof ControlError)) throw error;
-        throw new ControlError(`--control ${error.message}`);
-      }
-    }
-    return { device, card: identity.card, modes, choice, controls };
+    return planOf(camera, device, camera.identify(), request);
   } finally {
     camera.closeNow();
   }
+}
+
+/** {@linkcode planCamera} of a camera open and identified. */
+function planOf(
+  camera: V4l2Device,
+  device: string,
+  identity: V4l2Identity,
+  request: ModeRequest & { controls?: ControlSetting[] | undefined },
+): CameraPlan {
+  if (identity.metadata) {
+    throw new SourceOpenError(
+      `Cannot open camera ${device}: it is a metadata node, not a camera (a UVC camera's second /dev/videoN; --list-devices lists the cameras)`,
+    );
+  }
+  if (!identity.canCapture) {
+    throw new V4l2Error("VIDIOC_QUERYCAP (no video capture)", ENOTTY, device);
+  }
+  const modes = camera.modes();
+  const choice = chooseMode(modes, request);
+  let controls: ControlChange[] = [];
+  const settings = request.controls ?? [];
+  if (settings.length > 0) {
+    try {
+      controls = checkControls(camera.controls(), settings);
+    } catch (error) {
+      if (!(error instanceof ControlError)) throw error;
+      throw new ControlError(`--control ${error.message}`);
+    }
+  }
+  return { device, card: identity.card, modes, choice, controls };
 }
 
 /**
@@ -198,32 +213,55 @@ export async function cameraBackend(
   if (capture === "rpicam") return await piCamera(settings, undefined);
   if (os !== "linux") return ffmpegBackend(settings, undefined);
   const node = nodeOf(device);
-  let plan: CameraPlan;
+  let plan: CameraPlan | undefined;
   try {
-    const identity = identifyNode(node, settings.libc);
-    const pipeline = piPipelineNode(identity);
-    if (pipeline !== undefined) {
-      const what = `${device} "${identity.card}" is the Raspberry Pi camera's ${
-        pipeline === "unicam" || pipeline === "rp1-cfe"
-          ? "CSI receiver"
-          : "pipeline"
-      } (${pipeline}), which only libcamera streams`;
-      if (capture === "auto") return await piCamera(settings, what);
-      log(
-        `camwire: warning: ${what}: --capture ${capture} will fail at VIDIOC_STREAMON; --capture rpicam (or auto) reads it through rpicam-vid`,
-      );
+    // Opened once to be told apart and planned: some cameras take a
+    // moment to open, and a Pi's sensor powers up at each open.
+    const camera = V4l2Device.open(node, settings.libc);
+    let piCameraWhy: string | undefined;
+    let notCamera: string | undefined;
+    try {
+      const identity = camera.identify();
+      const pipeline = piPipelineNode(identity);
+      if (pipeline !== undefined) {
+        const what =
+          `${device} "${identity.card}" is the Raspberry Pi camera's ${
+            pipeline === "unicam" || pipeline === "rp1-cfe"
+              ? "CSI receiver"
+              : "pipeline"
+          } (${pipeline}), which only libcamera streams`;
+        if (capture === "auto") {
+          piCameraWhy = what;
+        } else {
+          log(
+            `camwire: warning: ${what}: --capture ${capture} will fail at VIDIOC_STREAMON; --capture rpicam (or auto) reads it through rpicam-vid`,
+          );
+        }
+      }
+      if (piCameraWhy === undefined) {
+        notCamera = identity.metadata
+          ? "it is a metadata node, not a camera (a UVC camera's second /dev/videoN)"
+          : !identity.canCapture
+          ? `"${identity.card}" (${identity.driver}) is not a video capture node`
+          : undefined;
+        if (notCamera === undefined) {
+          plan = planOf(camera, node, identity, settings);
+        }
+      }
+    } finally {
+      camera.closeNow();
     }
-    if (identity.metadata || !identity.canCapture) {
-      const what = identity.metadata
-        ? "it is a metadata node, not a camera (a UVC camera's second /dev/videoN)"
-        : `"${identity.card}" (${identity.driver}) is not a video capture node`;
+    if (plan === undefined) {
+      if (piCameraWhy !== undefined) {
+        return await piCamera(settings, piCameraWhy);
+      }
+      // Said once it is closed: the list opens every node, this one too.
       throw new SourceOpenError(
-        `Cannot open camera ${device}: ${what} (found: ${
+        `Cannot open camera ${device}: ${notCamera} (found: ${
           foundCameras(settings.libc)
         })`,
       );
     }
-    plan = planCamera(node, settings, settings.libc);
   } catch (error) {
     if (error instanceof V4l2Error) return await unopened(settings, error);
     // ModeError, ControlError, SourceOpenError (not a camera)

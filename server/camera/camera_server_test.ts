@@ -61,6 +61,24 @@ Deno.test("e2e: the camera's 320-wide MJPEG is passed through with no ffmpeg, st
   }
 });
 
+Deno.test("e2e: the camera is opened once to be told apart and planned, then once to stream (a Pi's sensor powers up at each open)", async () => {
+  await using cameras = await FakeCameras.create();
+  const device = await cameras.device({ modes: [MJPEG_320], trace: true });
+  const server = await startServerProcess(
+    ["--device", device],
+    { CAMWIRE_LIBC: cameras.library },
+  );
+  try {
+    await receiveFrames(server.port, 3);
+    const opens = server.lines.filter((l) =>
+      l.startsWith(`fake camera: open ${device} =`)
+    );
+    assert.equal(opens.length, 2, server.lines.join("\n"));
+  } finally {
+    assert.equal(await server.stop(), 0);
+  }
+});
+
 Deno.test("e2e: --capture ffmpeg reads the camera in the chosen mode (-input_format, -video_size)", async () => {
   await using cameras = await FakeCameras.create();
   const device = await cameras.device({ modes: [MJPEG_640, MJPEG_320] });
