@@ -16,7 +16,7 @@ import { repairCameraJpeg, wholeLength } from "./jpeg.ts";
 import type { ModeChoice } from "./mode.ts";
 import { applyControls, type ControlChange } from "./controls.ts";
 import { Capture, type SupervisedCapture } from "../capture/capture.ts";
-import { captureArgs, type Picture } from "../capture/ffmpeg.ts";
+import { type Picture, stdinArgs } from "../capture/ffmpeg.ts";
 
 /** How long one wait for a frame may take before stop() is looked at. */
 const POLL_MS = 100;
@@ -113,9 +113,7 @@ export class CameraCapture implements SupervisedCapture {
   async #run(): Promise<Deno.CommandStatus> {
     const { device: path, choice, libc } = this.#options;
     try {
-      const device = libc === undefined
-        ? V4l2Device.open(path)
-        : V4l2Device.open(path, libc);
+      const device = V4l2Device.open(path, libc); // undefined: the default
       this.#device = device;
       const { mode, fps } = choice;
       device.setMode(mode.fourcc, mode.width, mode.height, fps);
@@ -162,13 +160,10 @@ export class CameraCapture implements SupervisedCapture {
     const { choice, width, quality, ffmpeg, relays, picture, onFrame } =
       this.#options;
     const { mode, format, fps } = choice;
-    const args = captureArgs({
-      kind: "stdin",
-      input: "-",
+    const args = stdinArgs({
       width,
       fps,
       quality,
-      os: "linux",
       relays,
       picture,
       rawInput: choice.path === "encode"

@@ -21,7 +21,7 @@ import {
   SourceOpenError,
   type SupervisedCapture,
 } from "../capture/capture.ts";
-import { captureArgs, type Picture } from "../capture/ffmpeg.ts";
+import { type Picture, stdinArgs } from "../capture/ffmpeg.ts";
 import { jpegQualityPercent } from "./capture.ts";
 import { message } from "../../common/cli.ts";
 import { findProgram, linesOf } from "../../common/child.ts";
@@ -463,13 +463,10 @@ export async function rpicamBackend(
   // labels or publishes them.
   const encoder = passthrough ? undefined : {
     program: settings.ffmpeg,
-    args: captureArgs({
-      kind: "stdin",
-      input: "-",
+    args: stdinArgs({
       width,
       fps,
       quality,
-      os: "linux",
       relays,
       picture,
     }),

@@ -286,6 +286,27 @@ export function captureArgs(options: CaptureOptions): string[] {
 }
 
 /**
+ * ffmpeg's arguments for frames camwire itself feeds it on stdin, on
+ * Linux: a V4L2 camera's frames to scale or encode, rpicam-vid's JPEGs to
+ * turn, label or publish.
+ *
+ * @param options The capture's options but its kind, input and OS.
+ * @returns ffmpeg's argument list, as {@linkcode captureArgs} builds it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * const args = stdinArgs({ width: 320, fps: 30, quality: 5 });
+ * assert.ok(args.join(" ").includes("-f mjpeg -i pipe:0"));
+ * ```
+ */
+export function stdinArgs(
+  options: Omit<CaptureOptions, "kind" | "input" | "os">,
+): string[] {
+  return captureArgs({ ...options, kind: "stdin", input: "-", os: "linux" });
+}
+
+/**
  * The second output of a publishing capture: H.264 for a media server
  * (fast, no B-frames, a keyframe every second so a new watcher starts
  * within a second), through the tee muxer to a local UDP relay per target.
