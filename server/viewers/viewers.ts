@@ -14,7 +14,7 @@ import { seconds, wallClockMs } from "../../common/time.ts";
 import { type DeliveryTotals, LatestFrameSender } from "../../common/latest.ts";
 import type { DirectSender } from "../net/sockets.ts";
 import { closeQuietly, peerName } from "../net/net.ts";
-import type { Presented, TokenVerdict } from "../net/admission.ts";
+import type { Admission, TokenVerdict } from "../net/admission.ts";
 
 /** Bytes a viewer may send before it is dropped: viewers only listen. */
 const MAX_VIEWER_INPUT = 1024;
@@ -27,17 +27,10 @@ export const TOKEN_TIMEOUT_MS = 5000;
 export const HALF_CLOSED = "half-closed";
 
 /**
- * What checks a token for its address (server/net/admission.ts's
- * `Admission.checkToken`): the wrong-token history and spacing of every
- * port.
+ * What checks a token for its address: the wrong-token history and
+ * spacing every port shares (tests give a stand-in).
  */
-export interface TokenGate {
-  checkToken(
-    address: string,
-    presented: Presented,
-    signal?: AbortSignal,
-  ): Promise<TokenVerdict>;
-}
+export type TokenGate = Pick<Admission, "checkToken">;
 
 /** A viewer turned away; its message is the reason, for the log. */
 export class Refusal extends Error {
