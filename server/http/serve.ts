@@ -1,8 +1,9 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
- * The HTTP side on the wire: camwire's own small HTTP/1.1 server for GET
- * and HEAD, on the same listeners, admission and delivery engine as the
- * TCP port. Why not `Deno.serve`: it could not cut a stalled
+ * The HTTP side on the wire: camwire's own small HTTP/1.1 server for
+ * requests without a body (GET and HEAD, and `POST /controls`, whose
+ * values are in its query), on the same listeners, admission and
+ * delivery engine as the TCP port. Why not `Deno.serve`: it could not cut a stalled
  * `/stream.mjpg` reader (350 stayed ESTABLISHED, ~183 KB each), it died
  * of EMFILE (an unhandled rejection in its accept loop), it had no header
  * timeout (2,000 slowloris connections stayed 42 s+), and each stream

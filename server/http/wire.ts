@@ -1,7 +1,8 @@
 // Copyright 2026 the camwire authors. MIT license.
 /**
  * HTTP/1.1 on the wire, as strictly as camwire needs it: the head of a
- * GET or HEAD request read from a connection (request line and headers,
+ * request without a body (the router answers the methods it knows, 405
+ * for the rest) read from a connection (request line and headers,
  * at most {@linkcode MAX_HEAD_BYTES}, within a deadline) and parsed, and a
  * response serialized. Anything else — a body, a malformed line, a bad
  * Host — is an {@linkcode HttpWireError} carrying the status to answer
