@@ -296,10 +296,13 @@ Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", a
   const reader = server.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   const readUntil = async (pattern: RegExp) => {
+    // One deadline for the pattern, not one per line: a server that
+    // restarts its capture for good logs a line every second or so.
+    const deadline = Date.now() + 10_000;
     while (!pattern.test(text)) {
       const { value, done } = await within(
         reader.read(),
-        10_000,
+        Math.max(deadline - Date.now(), 0),
         `${pattern} from the server; it printed:\n${text}`,
       );
       assert.ok(!done, `no ${pattern} in:\n${text}`);
