@@ -298,7 +298,7 @@ async function superviseSource(
       args,
       stdin: source.kind === "stdin" ? "inherit" : "null",
       stallTimeoutMs: settings.stallTimeoutMs,
-      exitOnSourceEnd: settings.exitOnSourceEnd,
+      exitOnSourceEnd: settings.exitOnSourceEnd || source.kind === "stdin",
       onFrame,
       onNoSignal,
       log: settings.log,

@@ -254,10 +254,14 @@ const realClock: SupervisorClock = {
 export interface SupervisorOptions {
   ffmpeg: string;
   args: string[];
+  /** ffmpeg's stdin: `inherit` when it reads the server's own stdin. */
   stdin: "inherit" | "null";
   /** Restart when no frame came for this long. */
   stallTimeoutMs: number;
-  /** Stop for good when ffmpeg ends, instead of restarting it. */
+  /**
+   * Stop for good when the capture ends, instead of restarting it: with
+   * `--exit-on-source-end`, and for stdin, which cannot start over.
+   */
   exitOnSourceEnd: boolean;
   onFrame: (jpeg: Uint8Array) => void;
   /** Called once a second while no capture delivers frames. */
@@ -447,7 +451,7 @@ export class CaptureSupervisor {
         status.signal ?? `code ${status.code}`
       })` +
       (capture.lastError ? `: ${capture.lastError}` : "");
-    if (this.#options.exitOnSourceEnd || this.#options.stdin === "inherit") {
+    if (this.#options.exitOnSourceEnd) {
       this.#stopTimers();
       this.#stopped = true;
       this.#finish(

@@ -217,16 +217,6 @@ Deno.test("CaptureSupervisor with exitOnSourceEnd rejects ended when ffmpeg fail
   assert.equal(launches.length, 1, "no restart");
 });
 
-Deno.test("CaptureSupervisor reading stdin ends with it, as with exitOnSourceEnd", async () => {
-  const { clock, supervisor, launches } = await startedSupervisor({
-    stdin: "inherit",
-  });
-  launches.at(-1)!.capture.exit(0);
-  await clock.advance(10_000);
-  await supervisor.ended;
-  assert.equal(launches.length, 1, "no restart");
-});
-
 Deno.test("CaptureSupervisor start() rejects with SourceOpenError when ffmpeg ends before a frame", async () => {
   const { clock, supervisor, launches } = supervised();
   const starting = supervisor.start("/dev/video7");
