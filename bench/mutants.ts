@@ -64,6 +64,10 @@ async function main(): Promise<void> {
   const chosen = MUTATIONS.filter((m) =>
     values.only === undefined || m.name.includes(values.only)
   );
+  if (chosen.length === 0) {
+    console.error(`mutants: no mutation's name has "${values.only}" (--list)`);
+    Deno.exit(2);
+  }
   if (values.list) {
     for (const m of chosen) console.log(`${m.name}  [${m.tests.join(" ")}]`);
     return;

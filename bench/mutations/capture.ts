@@ -32,6 +32,23 @@ export const CAPTURE: Mutation[] = [
     tests: ["server/capture/capture_test.ts"],
   },
   {
+    name: "capture: stdin restarted when it ends, as a camera is",
+    file: "server.ts",
+    from:
+      'exitOnSourceEnd: settings.exitOnSourceEnd || source.kind === "stdin",',
+    to: "exitOnSourceEnd: settings.exitOnSourceEnd,",
+    tests: ["e2e/server_test.ts"],
+    filter: "stdin and exits",
+  },
+  {
+    name: "camera: opened twice at start, to be told apart, then planned",
+    file: "server/camera/camera.ts",
+    from: "plan = planOf(camera, node, identity, settings);",
+    to: "plan = planCamera(node, settings, settings.libc);",
+    tests: ["server/camera/camera_server_test.ts"],
+    filter: "opened once",
+  },
+  {
     name: "capture: the last live frame instead of the no-signal picture",
     file: "server.ts",
     from: "() => noSignal.frame && broadcaster.deliver(noSignal.frame),",
