@@ -35,11 +35,10 @@ import { StdinCapture } from "./server/capture/stdin.ts";
 import {
   CaptureSupervisor,
   checkOverlay,
-  firstDshowDevice,
   makePlaceholder,
-  resolveSource,
   SourceOpenError,
 } from "./server/capture/capture.ts";
+import { firstDshowDevice, resolveSource } from "./server/capture/source.ts";
 import {
   type CameraBackend,
   cameraBackend,
