@@ -177,4 +177,12 @@ export const ACCESS: Mutation[] = [
     tests: ["e2e/http_limits_test.ts"],
     filter: "body",
   },
+  {
+    name: "admission: tokens hashed out of turn (a short one overtakes)",
+    file: "server/net/admission.ts",
+    from: "const inTurn = this.#lastHash.then(() => hash);",
+    to: "const inTurn = hash;",
+    tests: ["server/net/admission_test.ts"],
+    filter: "order tokens came",
+  },
 ];

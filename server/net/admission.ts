@@ -169,6 +169,12 @@ export class Admission {
   #pendingByAddress = new Map<string, Set<Pending>>();
   #viewers = new Map<string, number>();
   #wrong = new Map<string, Wrong>();
+  /**
+   * The last token's hash: each hash is handed on after the one before
+   * it, as Web Crypto may finish a short token before a long one that
+   * came first, and a token's turn follows its arrival.
+   */
+  #lastHash: Promise<unknown> = Promise.resolve();
 
   /** @param limits See {@linkcode AdmissionLimits}. */
   constructor(limits: AdmissionLimits) {
@@ -271,7 +277,7 @@ export class Admission {
     signal?: AbortSignal,
   ): Promise<TokenVerdict> {
     // Hashed whether right or wrong: the same work either way.
-    const hash = await hashOf(presented.sent);
+    const hash = await this.#hashInTurn(presented.sent);
     if (!presented.right && this.#seen(address, hash)) return "repeat";
     const wait = this.tokenDelay(address);
     if (wait === null) return "slowed down";
@@ -325,7 +331,15 @@ export class Admission {
     sent: string,
     now: number = performance.now(),
   ): Promise<boolean> {
-    return this.#noteWrong(address, await hashOf(sent), now);
+    return this.#noteWrong(address, await this.#hashInTurn(sent), now);
+  }
+
+  /** {@linkcode hashOf} `sent`, settled after every token before it. */
+  #hashInTurn(sent: string): Promise<string> {
+    const hash = hashOf(sent);
+    const inTurn = this.#lastHash.then(() => hash);
+    this.#lastHash = inTurn.catch(() => {});
+    return inTurn;
   }
 
   /** The wrong tokens of `address`, unless forgotten by `now`. */

@@ -136,6 +136,24 @@ Deno.test("Admission.checkToken: a wait ended by its signal is `gone`; an addres
   assert.deepEqual(told, [[A, 8]]);
 });
 
+Deno.test("Admission.checkToken: turns go in the order tokens came, however long each takes to hash", async () => {
+  const admission = new Admission({ maxPerAddress: 0 });
+  for (let i = 0; i < 8; i++) await admission.wrongToken(A, `guess-${i}`);
+  // 8 wrong: the next check's turn is now, the one after 4 s away. A
+  // long wrong token (16 MB: tens of ms to hash), then a right one.
+  const long = { right: false, sent: "camwire " + "x".repeat(16 << 20) };
+  const first = admission.checkToken(A, long);
+  const stop = new AbortController();
+  const second = admission.checkToken(
+    A,
+    { right: true, sent: "s3cret" },
+    stop.signal,
+  );
+  assert.equal(await first, "wrong", "the first token came first");
+  stop.abort();
+  assert.equal(await second, "gone", "the second waited for its turn");
+});
+
 Deno.test("Admission: exempt addresses (trusted proxies) skip the per-address limits, not the token rules", async () => {
   const admission = new Admission({
     maxPerAddress: 1,
