@@ -393,7 +393,10 @@ export class CaptureSupervisor {
       ((onFrame) => new Capture(ffmpeg, args, stdin, onFrame));
     const capture = launch((jpeg) => {
       this.#lastFrameAt = this.#clock.now();
-      this.#framed = true;
+      if (!this.#framed) {
+        this.#framed = true;
+        this.#watchForStall(); // held to stallTimeoutMs from now on
+      }
       if (this.#lostAt !== 0) this.#recovered();
       try {
         this.#options.onFrame(jpeg);

@@ -112,13 +112,26 @@ Deno.test("CaptureSupervisor kills a capture with SIGKILL when no frame came for
   const capture = launches.at(-1)!.capture;
   await clock.advance(2000, () => capture.frame());
   capture.frame(); // the last one
-  // Stalls are checked every 0.5 s: the kill comes after 3 s and by 3.5 s.
+  // The check is due when the capture has been silent too long.
   await clock.advance(STALL_MS);
   assert.deepEqual(capture.signals, []);
-  await clock.advance(500);
+  await clock.advance(1);
   assert.deepEqual(capture.signals, ["SIGKILL"]);
   await clock.advance(600);
   assert.equal(launches.length, 2, "the killed capture is restarted");
+  await supervisor.stop();
+});
+
+Deno.test("CaptureSupervisor holds a restarted capture to stallTimeoutMs from its first frame on, not to the 10 s it had for that frame", async () => {
+  const { clock, supervisor, launches } = await startedSupervisor();
+  launches.at(-1)!.capture.exit(1);
+  await clock.advance(EXIT_GRACE_MS + 500);
+  assert.equal(launches.length, 2);
+  const capture = launches.at(-1)!.capture;
+  await clock.advance(1000);
+  capture.frame(); // then silent
+  await clock.advance(STALL_MS + 1);
+  assert.deepEqual(capture.signals, ["SIGKILL"]);
   await supervisor.stop();
 });
 
