@@ -1,6 +1,7 @@
 // Copyright 2026 the camwire authors. MIT license.
 import assert from "node:assert/strict";
-import { Deframer } from "../framing.ts";
+import { concatBytes, Deframer } from "../framing.ts";
+import { ffmpegJpegs } from "../testing/fuzz_inputs.ts";
 import { jpegSize, readStamp } from "../common/jpeg.ts";
 import { reachableAddresses, startServer } from "../server.ts";
 import { startXvfb } from "../testing/xvfb.ts";
@@ -334,6 +335,40 @@ Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", a
     }
     await ffmpeg.status;
     await piping;
+  }
+});
+
+Deno.test("e2e: --source - of two JPEGs with --http-port and --pickle-port ends the server, exit 0 (the source ending while their modules loaded left it running for good)", async () => {
+  const jpegs = await ffmpegJpegs(2);
+  const server = new Deno.Command(Deno.execPath(), {
+    args: [
+      ...[
+        "run",
+        "-A",
+        "--quiet",
+        new URL("../server.ts", import.meta.url).pathname,
+      ],
+      ...["--source", "-", "--host", "127.0.0.1", "--port", "0"],
+      ...["--http-port", "0", "--pickle-port", "0"],
+    ],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const writer = server.stdin.getWriter();
+  await writer.write(concatBytes(jpegs));
+  await writer.close();
+  try {
+    const { code, stderr } = await within(
+      server.output(),
+      15_000,
+      "the server to exit when stdin ended",
+    );
+    assert.equal(code, 0, new TextDecoder().decode(stderr));
+  } catch (error) {
+    server.kill("SIGKILL");
+    await server.status;
+    throw error;
   }
 });
 

@@ -36,6 +36,15 @@ import type { CameraControls } from "./http/controls.ts";
 import type { Metrics } from "./http/metrics.ts";
 import type { PickleSide } from "./pickle/pickle.ts";
 
+type HttpModule = typeof import("./http/serve.ts");
+type PickleModule = typeof import("./pickle/pickle.ts");
+
+/** The sides whose port is asked for, their modules loaded. */
+interface Sides {
+  http: HttpModule | undefined;
+  pickle: PickleModule | undefined;
+}
+
 /** A running camwire server, as `startServer` (server.ts) returns it. */
 export interface CamwireServer {
   /** The address the listener is bound to. */
@@ -139,9 +148,20 @@ export class Server implements CamwireServer {
     parts: ServerParts,
     settings: ServerSettings,
   ): Promise<Server> {
+    // The HTTP and pickle sides are loaded only when their port is asked
+    // for (a server without them is 1-2 MB smaller), and before the
+    // server is made: nothing can close it while a module loads.
+    const sides: Sides = {
+      http: settings.httpPort === undefined
+        ? undefined
+        : await import("./http/serve.ts"),
+      pickle: settings.picklePort === undefined
+        ? undefined
+        : await import("./pickle/pickle.ts"),
+    };
     const server = new Server(parts, settings);
     try {
-      await server.#open();
+      server.#open(sides);
     } catch (error) {
       await server.close();
       throw error;
@@ -201,15 +221,10 @@ export class Server implements CamwireServer {
     this.done.catch(() => {}); // observed by whoever awaits it
   }
 
-  /**
-   * The ports, the accept loop and the ticker; throws when a port is taken.
-   * The HTTP and pickle sides are loaded only when their port is asked
-   * for: a server without them is 1-2 MB smaller.
-   */
-  async #open(): Promise<void> {
-    const { picklePort, httpPort } = this.#settings;
-    if (picklePort !== undefined) this.#pickle = await this.#servePickle();
-    if (httpPort !== undefined) this.#http = await this.#serveHttp();
+  /** The ports, the accept loop and the ticker; throws when a port is taken. */
+  #open(sides: Sides): void {
+    if (sides.pickle) this.#pickle = this.#servePickle(sides.pickle);
+    if (sides.http) this.#http = this.#serveHttp(sides.http);
     this.#accepting = this.#acceptLoop();
     this.#ticker = setInterval(() => this.#tick(), 1000);
   }
@@ -245,8 +260,7 @@ export class Server implements CamwireServer {
     return this.#parts.supervisor.pid;
   }
 
-  async #serveHttp(): Promise<HttpFrontend> {
-    const { serveHttp } = await import("./http/serve.ts");
+  #serveHttp({ serveHttp }: HttpModule): HttpFrontend {
     const { host, httpPort, tls, token, user, allowOrigin } = this.#settings;
     const port = httpPort ?? 0;
     let http: HttpFrontend;
@@ -280,8 +294,7 @@ export class Server implements CamwireServer {
     return http;
   }
 
-  async #servePickle(): Promise<PickleSide> {
-    const { PickleSide } = await import("./pickle/pickle.ts");
+  #servePickle({ PickleSide }: PickleModule): PickleSide {
     const { host, picklePort, tls, token } = this.#settings;
     const broadcaster = this.#parts.broadcaster;
     const pickle = PickleSide.listen({
@@ -486,6 +499,7 @@ export class Server implements CamwireServer {
    */
   async startPreview(): Promise<void> {
     const { FfplayWindow } = await import("../common/ffplay.ts");
+    if (this.#closing) return; // closed while the module loaded
     let preview: FfplayWindow;
     try {
       preview = FfplayWindow.open("camwire preview", {
