@@ -336,8 +336,8 @@ export class Admission {
 
   /** {@linkcode hashOf} `sent`, settled after every token before it. */
   #hashInTurn(sent: string): Promise<string> {
-    const hash = hashOf(sent);
-    const inTurn = this.#lastHash.then(() => hash);
+    const inTurn = Promise.all([this.#lastHash, hashOf(sent)])
+      .then(([, hash]) => hash);
     this.#lastHash = inTurn.catch(() => {});
     return inTurn;
   }
