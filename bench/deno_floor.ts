@@ -4,9 +4,10 @@
  * least a Deno program can do per frame to serve camwire's wire from a
  * camera, and nothing else. One loop: wait for the camera (poll through
  * FFI, off the event loop, as camwire waits), DQBUF, copy the JPEG out,
- * QBUF, stamp it as camwire does, and `send(2)` it to each TCP viewer;
- * no checks, no newest-frame rule (a frame a socket does not take whole is
- * cut short: the bench's viewers always take it), no timers, no logs.
+ * QBUF, stamp it in place as camwire does (one buffer a frame), and
+ * `send(2)` it to each TCP viewer; no checks, no newest-frame rule (a
+ * frame a socket does not take whole is cut short: the bench's viewers
+ * always take it), no timers, no logs.
  * What camwire costs per frame beyond this is camwire's; what this costs
  * beyond ustreamer is Deno's. Not a server to use.
  *
@@ -19,7 +20,7 @@
  * @module
  */
 
-import { stampFrame } from "../common/jpeg.ts";
+import { stampableBuffer, stampFrame } from "../common/jpeg.ts";
 
 const lib = Deno.dlopen(Deno.env.get("CAMWIRE_LIBC") || "libc.so.6", {
   open: { parameters: ["buffer", "i32"], result: "i32" },
@@ -96,7 +97,7 @@ function main(): void {
     view.setUint32(4, 1, true);
     view.setUint32(60, 1, true);
     if (lib.symbols.ioctl(fd, VIDIOC_DQBUF, buf) !== 0) return;
-    const jpeg = new Uint8Array(view.getUint32(8, true));
+    const jpeg = stampableBuffer(view.getUint32(8, true)); // as camwire
     Deno.UnsafePointerView.copyInto(mapped[view.getUint32(0, true)]!, jpeg);
     lib.symbols.ioctl(fd, VIDIOC_QBUF, buf);
     const frame = stampFrame(jpeg, performance.timeOrigin + performance.now());

@@ -180,8 +180,8 @@ export const ACCESS: Mutation[] = [
   {
     name: "admission: tokens hashed out of turn (a short one overtakes)",
     file: "server/net/admission.ts",
-    from: "const inTurn = this.#lastHash.then(() => hash);",
-    to: "const inTurn = hash;",
+    from: "Promise.all([this.#lastHash, hashOf(sent)])",
+    to: "Promise.all([null, hashOf(sent)])",
     tests: ["server/net/admission_test.ts"],
     filter: "order tokens came",
   },

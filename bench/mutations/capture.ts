@@ -32,6 +32,15 @@ export const CAPTURE: Mutation[] = [
     tests: ["server/capture/capture_test.ts"],
   },
   {
+    name:
+      "capture: a restarted capture keeps its first frame's 10 s stall limit",
+    file: "server/capture/capture.ts",
+    from: "this.#watchForStall(); // held to stallTimeoutMs from now on",
+    to: "",
+    tests: ["server/capture/capture_test.ts"],
+    filter: "from its first frame on",
+  },
+  {
     name: "capture: stdin restarted when it ends, as a camera is",
     file: "server.ts",
     from:
