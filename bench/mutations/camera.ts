@@ -143,7 +143,7 @@ export const CAMERA: Mutation[] = [
   },
   {
     name: "explicit: a missing --device streams the test pattern",
-    file: "server/capture/capture.ts",
+    file: "server/capture/source.ts",
     from: 'if (source === "camera" || (source === "auto" && named)) {',
     to: 'if (source === "camera") {',
     tests: ["server/camera/device_server_test.ts"],
@@ -196,7 +196,7 @@ export const CAMERA: Mutation[] = [
   {
     name: "auto: the unicam node read through V4L2, not rpicam-vid",
     file: "server/camera/camera.ts",
-    from: 'if (capture === "auto") return await piCamera(settings, what);',
+    from: "piCameraWhy = what;",
     to: "",
     tests: ["server/camera/rpicam_server_test.ts"],
     filter: "unicam",
@@ -213,8 +213,8 @@ export const CAMERA: Mutation[] = [
     name:
       "device_caps: a metadata node not told apart before the mode is chosen",
     file: "server/camera/camera.ts",
-    from: "if (identity.metadata || !identity.canCapture) {",
-    to: "if (false) {",
+    from: "if (notCamera === undefined) {",
+    to: "if (true) {",
     tests: ["server/camera/device_server_test.ts"],
     filter: "metadata node",
   },

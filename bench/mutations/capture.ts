@@ -148,7 +148,7 @@ export const CAPTURE: Mutation[] = [
   },
   {
     name: "server: --source auto tries the missing camera first",
-    file: "server/capture/capture.ts",
+    file: "server/capture/source.ts",
     from: 'if (os === "linux" && !pathExists(device)) {',
     to: 'if (os === "linux" && !pathExists(device) && false) {',
     tests: ["e2e/server_test.ts"],
@@ -157,7 +157,7 @@ export const CAPTURE: Mutation[] = [
   {
     name: "server: --preview never opened",
     file: "server.ts",
-    from: "if (settings.preview) server.startPreview();",
+    from: "if (settings.preview) await server.startPreview();",
     to: "",
     tests: ["e2e/server_test.ts"],
     filter: "preview",

@@ -37,7 +37,7 @@ export const PERMISSIONS: Mutation[] = [
   },
   {
     name: "server: under a permission set --source auto skips the camera",
-    file: "server/capture/capture.ts",
+    file: "server/capture/source.ts",
     from: "return error instanceof Deno.errors.NotCapable;",
     to: "return false;",
     tests: ["e2e/permissions_test.ts"],
