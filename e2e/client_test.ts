@@ -242,18 +242,31 @@ for _ in range(30):
 print(f"30 frames of {w}x{h}")
 `;
 
-/** The client's window: ffplay under Xvfb, titled after the server. */
+/**
+ * The client's window: ffplay under Xvfb, titled after the server. When it
+ * does not come, the error says what the client printed and which windows
+ * there were, so that a failure in CI can be told apart from a slow start.
+ */
 async function clientWindow(
   x: Xvfb,
   port: number,
+  client: ScriptProcess,
 ): Promise<string> {
   const title = `camwire tcp://127.0.0.1:${port}`;
   let ids: string[] = [];
-  await eventually(
-    async () => (ids = await x.windows(title)).length === 1,
-    10_000,
-    `a window "${title}"`,
-  );
+  try {
+    await eventually(
+      async () => (ids = await x.windows(title)).length === 1,
+      10_000,
+      `a window "${title}"`,
+    );
+  } catch (error) {
+    throw new Error(
+      `${(error as Error).message}; windows: [${ids.join(", ")}], ffplay: ${
+        childPids(client.child.pid, "ffplay").join(", ") || "none"
+      }, the client said: ${client.lines.join(" | ") || "nothing"}`,
+    );
+  }
   return ids[0]!;
 }
 
@@ -307,7 +320,7 @@ Deno.test("e2e: the client shows the stream in a real ffplay window under Xvfb, 
           env: { DISPLAY: x.display },
         });
         try {
-          const id = await clientWindow(x, server.port);
+          const id = await clientWindow(x, server.port, client);
           const ffplay = ffplayOf(client);
           // The picture, not a black window: the test pattern is ~130.
           await eventually(
@@ -353,7 +366,7 @@ Deno.test("e2e: client --reconnect keeps its window open on the last frame while
     "--reconnect",
   ], { env: { DISPLAY: x.display } });
   try {
-    const id = await clientWindow(x, port);
+    const id = await clientWindow(x, port, client);
     const ffplay = ffplayOf(client);
     await eventually(
       async () => await windowLuma(x, id) > 64,
