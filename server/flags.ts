@@ -87,6 +87,8 @@ CAMERA (Linux):
                           gives them, the pre-5.16 ones such as exposure_auto too)
   --list-devices          List cameras with their formats, sizes, rates and controls,
                           and exit
+
+MORE WAYS TO WATCH:
   --http-port <PORT>      Also serve HTTP on PORT: a web page, /stream.mjpg (MJPEG for
                           browsers, VLC, OpenCV), /snapshot.jpg, /stats (default off)
   --allow-origin <ORIGIN> Let pages from ORIGIN embed the HTTP stream, snapshot and
@@ -104,7 +106,7 @@ SCALE OUT AND ON DEMAND:
                           left (default 5)
 
 FAULTS:
-  --stall-timeout <S>     Restart ffmpeg when no frame came for S seconds (default 3)
+  --stall-timeout <S>     Restart the capture when no frame came for S seconds (default 3)
   --exit-on-source-end    Exit when the source ends (a file plays once) instead of
                           restarting it (default off)
   --status-interval <S>   Log viewers, fps and kbit/s every S seconds, once while

@@ -76,7 +76,7 @@ export interface ServerOptions {
   statusIntervalS?: number | undefined;
   /** Opens an ffplay window showing the frames being sent. @default {false} */
   preview?: boolean;
-  /** Restart ffmpeg when no frame came for this long, in ms. @default {3000} */
+  /** Restart the capture when no frame came for this long, in ms. @default {3000} */
   stallTimeoutMs?: number;
   /** Drop a viewer whose write made no progress for this long, in ms. @default {10000} */
   clientTimeoutMs?: number;
