@@ -14,6 +14,12 @@ import {
 
 const A = "203.0.113.7";
 
+/**
+ * "At once", for a check that must not wait its turn: well under the
+ * 250 ms a spaced-out check waits, with room for a loaded CI machine.
+ */
+const AT_ONCE_MS = 200;
+
 Deno.test("Admission.checkToken: a wrong token sent again is refused at once as a repeat and not counted: the right token of a neighbour never waits", async () => {
   const admission = new Admission({ maxPerAddress: 0 });
   const stale = { right: false, sent: "camwire an-old-token" };
@@ -21,14 +27,14 @@ Deno.test("Admission.checkToken: a wrong token sent again is refused at once as 
   for (let i = 0; i < 50; i++) {
     const start = performance.now();
     assert.equal(await admission.checkToken(A, stale), "repeat");
-    assert.ok(performance.now() - start < 50);
+    assert.ok(performance.now() - start < AT_ONCE_MS);
   }
   const start = performance.now();
   const right = { right: true, sent: "camwire s3cret" };
   for (let i = 0; i < 10; i++) {
     assert.equal(await admission.checkToken(A, right), "right");
   }
-  assert.ok(performance.now() - start < 50, "a right token waited");
+  assert.ok(performance.now() - start < AT_ONCE_MS, "a right token waited");
 });
 
 Deno.test("Admission: distinct wrong tokens keep the spacing (3 free, then 250 ms doubling to 4 s, then refused); repeats between them change nothing", async () => {
@@ -90,7 +96,7 @@ Deno.test("Admission.checkToken: a right token during a guessing address's spaci
     await admission.checkToken(A, { right: false, sent: "guess-0" }),
     "repeat",
   );
-  assert.ok(performance.now() - again < 50);
+  assert.ok(performance.now() - again < AT_ONCE_MS);
 });
 
 Deno.test("Admission.checkToken: one wrong token sent several times at once is counted once", async () => {
