@@ -13,6 +13,7 @@ import {
   receiveFrames,
   runScript,
   sleep,
+  spawnStdinServer,
   startServerProcess,
   within,
 } from "../testing/util.ts";
@@ -267,20 +268,6 @@ Deno.test("e2e: server --help lists every flag with its default", async () => {
   }
 });
 
-/** The server on `--source -` (and `extra`), its stdin and stderr piped. */
-function stdinServer(extra: string[]): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["run", "-A", "--quiet"],
-      new URL("../server.ts", import.meta.url).pathname,
-      ...["--source", "-", "--host", "127.0.0.1", "--port", "0", ...extra],
-    ],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-}
-
 Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", async () => {
   // A live producer: -re paces it at 30 fps for 3 s, then it ends.
   const ffmpeg = new Deno.Command("ffmpeg", {
@@ -290,7 +277,7 @@ Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", a
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const server = stdinServer([]);
+  const server = spawnStdinServer([]);
   const piping = ffmpeg.stdout.pipeTo(server.stdin).catch(() => {});
   const reader = server.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
@@ -338,7 +325,7 @@ Deno.test("e2e: --source - streams MJPEG from stdin and exits 0 when it ends", a
 
 Deno.test("e2e: --source - of two JPEGs with --http-port and --pickle-port ends the server, exit 0 (the source ending while their modules loaded left it running for good)", async () => {
   const jpegs = await ffmpegJpegs(2);
-  const server = stdinServer(["--http-port", "0", "--pickle-port", "0"]);
+  const server = spawnStdinServer(["--http-port", "0", "--pickle-port", "0"]);
   const writer = server.stdin.getWriter();
   await writer.write(concatBytes(jpegs));
   await writer.close();

@@ -192,6 +192,24 @@ export interface ScriptProcess {
 }
 
 /**
+ * Spawns the server on `--source -` (on 127.0.0.1, any port, and `args`),
+ * its stdin piped to be fed MJPEG and its stderr piped to be read.
+ */
+export function spawnStdinServer(args: string[]): Deno.ChildProcess {
+  const { program, programArgs } = scriptCommand(
+    "server.ts",
+    ["--source", "-", "--host", "127.0.0.1", "--port", "0", ...args],
+    {},
+  );
+  return new Deno.Command(program, {
+    args: programArgs,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+}
+
+/**
  * Starts `deno run -A <script> ...args` and reads its stderr line by line.
  *
  * @param script `server.ts` or `client.ts`.

@@ -13,6 +13,7 @@ import {
   childPids,
   receiveFrames,
   runScript,
+  spawnStdinServer,
   startServerProcess,
 } from "../../testing/util.ts";
 import {
@@ -24,7 +25,6 @@ import {
 
 const MJPEG_320 = { fourcc: "MJPG", width: 320, height: 240, fps: 30 } as const;
 const MJPEG_640 = { fourcc: "MJPG", width: 640, height: 480, fps: 30 } as const;
-const ROOT = new URL("../..", import.meta.url).pathname;
 
 Deno.test("e2e: the camera's 320-wide MJPEG is passed through with no ffmpeg, stamped, holding one fd and four buffer mappings", async () => {
   await using cameras = await FakeCameras.create();
@@ -178,15 +178,7 @@ Deno.test("e2e: Raspberry Pi recipe: rpicam-vid's MJPEG on stdin (--source -) is
   const jpegs = fromRecords(
     await Deno.readFile(await cameras.frames(320, 240)),
   );
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["run", "-A", "--quiet", ROOT + "server.ts"],
-      ...["--source", "-", "--host", "127.0.0.1", "--port", "0"],
-    ],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnStdinServer([]);
   const writer = child.stdin.getWriter();
   const stderr = new Response(child.stderr).text();
   let feeding = true;

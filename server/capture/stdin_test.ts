@@ -15,6 +15,7 @@ import {
   equalBytes,
   eventually,
   RawViewer,
+  spawnStdinServer,
   unstamped,
   within,
 } from "../../testing/util.ts";
@@ -160,16 +161,7 @@ function recipe(dir: string, width: number, flags: string[] = []) {
     stdout: "piped",
     stderr: "null",
   }).spawn();
-  const server = new Deno.Command(Deno.execPath(), {
-    args: [
-      ...["run", "-A", "--quiet", `${ROOT}server.ts`, "--source", "-"],
-      ...["--host", "127.0.0.1", "--port", "0", "--width", `${width}`],
-      ...flags,
-    ],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+  const server = spawnStdinServer(["--width", `${width}`, ...flags]);
   const piping = camera.stdout.pipeTo(server.stdin).catch(() => {});
   const lines: string[] = [];
   const reading = (async () => {
